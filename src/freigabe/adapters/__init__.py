@@ -1,0 +1,1 @@
+"""Adapters: the only code that touches targets, HTTP endpoints and archives."""

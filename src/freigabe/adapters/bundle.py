@@ -1,0 +1,327 @@
+"""Bundles: `deployment-bundle-<sha>.tar.gz` plus `<bundle>.sha256`.
+
+Creation is reproducible (sorted members, fixed mtime, owner and mode normalised, gzip
+header without name or time), so the same tree gives the same digest. Before anything
+is written on a target, `scan_bundle` reads every member and refuses absolute paths,
+`..`, links or hardlinks pointing out of the release, devices and FIFOs; it also
+produces the release's file manifest (path, size, SHA-256).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import gzip
+import hashlib
+import os
+import posixpath
+import re
+import tarfile
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freigabe.errors import BundleError
+
+PREFIX = "deployment-bundle-"
+SUFFIX = ".tar.gz"
+DEFAULT_MTIME = 315532800  # 1980-01-01, when neither git nor SOURCE_DATE_EPOCH gives one
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bundle_name(sha: str) -> str:
+    return f"{PREFIX}{sha}{SUFFIX}"
+
+
+def sha_from_name(name: str) -> str | None:
+    if name.startswith(PREFIX) and name.endswith(SUFFIX):
+        return name[len(PREFIX) : -len(SUFFIX)] or None
+    return None
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    path: Path
+    sha256: str
+    size: int
+    files: int
+    sha: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+# ---------------------------------------------------------------- creation
+
+
+def _excluded(rel: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(rel, pattern.rstrip("/")) for pattern in patterns)
+
+
+def list_members(source: Path, exclude: list[str]) -> list[str]:
+    """Every path the bundle will hold, relative and sorted."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel_dir = os.path.relpath(dirpath, source)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        kept = []
+        for name in sorted(dirnames):
+            rel = posixpath.join(rel_dir, name) if rel_dir else name
+            if _excluded(rel, exclude):
+                continue
+            if os.path.islink(os.path.join(dirpath, name)):
+                found.append(rel)  # a link to a directory is stored as a link
+            else:
+                kept.append(name)
+                found.append(rel)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            rel = posixpath.join(rel_dir, name) if rel_dir else name
+            if not _excluded(rel, exclude):
+                found.append(rel)
+    return sorted(found)
+
+
+def _tarinfo(source: Path, rel: str, mtime: int) -> tuple[tarfile.TarInfo, Path | None]:
+    full = source / rel
+    info = tarfile.TarInfo(rel)
+    info.mtime = mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if full.is_symlink():
+        target = os.readlink(full)
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise BundleError(
+                f"{rel} is a link to {target}, outside the app; replace it with the file itself "
+                "or exclude it in [build] exclude"
+            )
+        info.type = tarfile.SYMTYPE
+        info.linkname = target
+        info.mode = 0o777
+        return info, None
+    if full.is_dir():
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        return info, None
+    if full.is_file():
+        info.type = tarfile.REGTYPE
+        info.size = full.stat().st_size
+        info.mode = 0o755 if os.access(full, os.X_OK) else 0o644
+        return info, full
+    raise BundleError(f"{rel} is neither a file, a directory nor a link; exclude it from the bundle")
+
+
+def create_bundle(
+    source: Path, out_dir: Path, sha: str, exclude: list[str], mtime: int | None = None
+) -> BundleInfo:
+    """Write the bundle and its `.sha256` atomically; return what was written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = bundle_name(sha)
+    final = out_dir / name
+    tmp = out_dir / f".{name}.partial"
+    stamp = DEFAULT_MTIME if mtime is None else mtime
+    members = list_members(source, exclude)
+    count = 0
+    try:
+        with open(tmp, "wb") as raw:
+            with (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                for rel in members:
+                    info, path = _tarinfo(source, rel, stamp)
+                    if path is None:
+                        tar.addfile(info)
+                    else:
+                        with open(path, "rb") as fh:
+                            tar.addfile(info, fh)
+                        count += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        digest = file_sha256(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    write_digest_file(final, digest)
+    return BundleInfo(final, digest, final.stat().st_size, count, sha)
+
+
+def write_digest_file(bundle: Path, digest: str) -> Path:
+    path = bundle.with_name(bundle.name + ".sha256")
+    path.write_text(f"{digest}  {bundle.name}\n", encoding="ascii")
+    return path
+
+
+def read_digest_file(bundle: Path) -> str:
+    path = bundle.with_name(bundle.name + ".sha256")
+    if not path.is_file():
+        raise BundleError(
+            f"{path.name} is missing beside the bundle; copy it along or rebuild with `freigabe build`"
+        )
+    parts = path.read_text(encoding="ascii", errors="replace").split()
+    if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+        raise BundleError(f"{path.name} is not a `sha256sum` line; rebuild with `freigabe build`")
+    if parts[1].lstrip("*") != bundle.name:
+        raise BundleError(
+            f"{path.name} names {parts[1]!r}, not {bundle.name!r}: the bundle and its digest "
+            "were renamed apart; use the pair as `freigabe build` wrote it"
+        )
+    return parts[0]
+
+
+def verify_local_bundle(bundle: Path) -> BundleInfo:
+    """Check the bundle file against its `.sha256`; return its facts."""
+    if not bundle.is_file():
+        raise BundleError(f"bundle {bundle} does not exist; build one with `freigabe build`")
+    expected = read_digest_file(bundle)
+    actual = file_sha256(bundle)
+    if actual != expected:
+        raise BundleError(
+            f"bundle {bundle.name} does not match its SHA-256 ({actual[:12]}… instead of "
+            f"{expected[:12]}…): it is damaged or was changed; rebuild or copy it again"
+        )
+    sha = sha_from_name(bundle.name) or actual[:40]
+    return BundleInfo(bundle, actual, bundle.stat().st_size, 0, sha)
+
+
+# ---------------------------------------------------------------- safety scan
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class BundleScan:
+    files: list[ManifestEntry] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+    total_size: int = 0
+
+    def manifest(self) -> list[dict[str, object]]:
+        return [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in self.files]
+
+    def has(self, rel: str) -> bool:
+        return any(e.path == rel for e in self.files) or rel in self.links
+
+    def has_dir(self, rel: str) -> bool:
+        return rel in self.dirs or any(e.path.startswith(rel + "/") for e in self.files)
+
+
+def _member_name(raw: str, bundle: str) -> str:
+    if _CONTROL.search(raw):
+        raise BundleError(f"bundle {bundle} has a member name with control characters; rebuild it")
+    if raw.startswith("/"):
+        raise BundleError(
+            f"bundle {bundle} has an absolute path ({raw}); it would write outside the release — "
+            "rebuild it with `freigabe build`"
+        )
+    name = raw
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.rstrip("/")
+    if ".." in name.split("/"):
+        raise BundleError(
+            f"bundle {bundle} has a path with '..' ({raw}); it would write outside the release — "
+            "rebuild it with `freigabe build`"
+        )
+    return name
+
+
+def _inside(base_dir: str, target: str) -> bool:
+    resolved = posixpath.normpath(posixpath.join(base_dir, target))
+    return not (target.startswith("/") or resolved == ".." or resolved.startswith("../"))
+
+
+def scan_bundle(path: Path | str) -> BundleScan:
+    """Read every member; raise BundleError on the first unsafe or unreadable one."""
+    label = os.path.basename(str(path))
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            raise BundleError(f"bundle {label} is not a gzip file; rebuild it with `freigabe build`")
+    scan = BundleScan()
+    regular: set[str] = set()
+    try:
+        with tarfile.open(path, mode="r:gz") as tar:
+            for member in tar:
+                name = _member_name(member.name, label)
+                if not name or name == ".":
+                    continue
+                if member.isdir():
+                    scan.dirs.append(name)
+                elif member.issym():
+                    if not _inside(posixpath.dirname(name), member.linkname):
+                        raise BundleError(
+                            f"bundle {label}: {name} is a link to {member.linkname}, outside the "
+                            "release; rebuild the bundle without it"
+                        )
+                    scan.links[name] = member.linkname
+                elif member.islnk():
+                    target = _member_name(member.linkname, label)
+                    if target not in regular:
+                        raise BundleError(
+                            f"bundle {label}: {name} is a hard link to {member.linkname}, which is "
+                            "not a file of the release; rebuild the bundle without it"
+                        )
+                    entry = next(e for e in scan.files if e.path == target)
+                    scan.files.append(ManifestEntry(name, entry.size, entry.sha256))
+                    regular.add(name)
+                elif member.isreg():
+                    digest = hashlib.sha256()
+                    stream = tar.extractfile(member)
+                    assert stream is not None
+                    for chunk in iter(lambda: stream.read(1 << 20), b""):  # noqa: B023
+                        digest.update(chunk)
+                    scan.files.append(ManifestEntry(name, member.size, digest.hexdigest()))
+                    scan.total_size += member.size
+                    regular.add(name)
+                else:
+                    kind = "device" if (member.ischr() or member.isblk()) else (
+                        "FIFO" if member.isfifo() else "special file"
+                    )
+                    raise BundleError(
+                        f"bundle {label}: {name} is a {kind}; a release may hold only files, "
+                        "directories and links — rebuild the bundle without it"
+                    )
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        if isinstance(exc, BundleError):
+            raise
+        raise BundleError(
+            f"bundle {label} cannot be read as a tar.gz archive (truncated or corrupt: {exc}); "
+            "rebuild it or copy it again"
+        ) from None
+    return scan
+
+
+def prune_bundles(out_dir: Path, keep: int, retention_days: int, now: float | None = None) -> list[Path]:
+    """Remove bundles older than the retention, always keeping the newest `keep`."""
+    bundles = sorted(
+        (p for p in out_dir.glob(f"{PREFIX}*{SUFFIX}") if p.is_file()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    cutoff = (now or time.time()) - retention_days * 86400
+    removed = []
+    for bundle in bundles[keep:]:
+        if bundle.stat().st_mtime < cutoff:
+            bundle.unlink()
+            bundle.with_name(bundle.name + ".sha256").unlink(missing_ok=True)
+            removed.append(bundle)
+    return removed

@@ -1,0 +1,234 @@
+"""A target on this machine: the deploy path is a local directory."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from freigabe.adapters.transport.base import CommandResult, LineSink
+from freigabe.errors import TargetError
+
+T = TypeVar("T")
+CHUNK = 1 << 20
+
+
+def _describe(exc: OSError, action: str, path: str) -> TargetError:
+    if exc.errno == errno.ENOSPC:
+        return TargetError(
+            f"disk full on the target while {action} {path}; free space there and deploy again"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return TargetError(
+            f"permission denied while {action} {path}; give the deploy user write access there"
+        )
+    reason = exc.strerror or str(exc)
+    return TargetError(f"{action} {path} failed on the target: {reason}")
+
+
+@contextlib.contextmanager
+def _oserrors(action: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _describe(exc, action, path) from exc
+
+
+def _guard(action: str, path: str, fn: Callable[[], T]) -> T:
+    with _oserrors(action, path):
+        return fn()
+
+
+class LocalTransport:
+    name = "local"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        stdout_path: str | None = None,
+        on_line: LineSink | None = None,
+    ) -> CommandResult:
+        started = time.monotonic()
+        full_env = {**os.environ, **(env or {})}
+        sink = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink if sink else subprocess.PIPE,
+                stderr=subprocess.PIPE if sink else subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            if sink:
+                sink.close()
+            return CommandResult(
+                list(argv), 127, f"{argv[0]}: command not found", time.monotonic() - started
+            )
+        except OSError as exc:
+            if sink:
+                sink.close()
+            return CommandResult(list(argv), 126, f"{argv[0]}: {exc.strerror}", 0.0)
+        lines: list[str] = []
+        stream = proc.stderr if sink else proc.stdout
+        assert stream is not None
+
+        def pump() -> None:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                lines.append(line)
+                if on_line:
+                    on_line(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait()
+        reader.join(timeout=5)
+        stream.close()
+        if sink:
+            sink.close()
+        output = "\n".join(lines)
+        if timed_out:
+            output += f"\n(timed out after {timeout:.0f} s and was stopped)"
+        return CommandResult(
+            list(argv), proc.returncode, output, time.monotonic() - started, timed_out
+        )
+
+    def put(self, local_path: str, path: str) -> None:
+        tmp = f"{path}.part-{secrets.token_hex(4)}"
+        try:
+            with open(local_path, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _describe(exc, "copying the bundle to", path) from exc
+
+    def read(self, path: str) -> bytes:
+        with _oserrors("reading", path), open(path, "rb") as fh:
+            return fh.read()
+
+    def write(self, path: str, data: bytes) -> None:
+        tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _describe(exc, "writing", path) from exc
+
+    def append(self, path: str, data: bytes) -> None:
+        with _oserrors("appending to", path), open(path, "ab") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path) and not os.path.islink(path)
+
+    def readlink(self, path: str) -> str | None:
+        if not os.path.islink(path):
+            return None
+        return _guard("reading the link", path, lambda: os.readlink(path))
+
+    def listdir(self, path: str) -> list[str]:
+        if not os.path.isdir(path):
+            return []
+        return sorted(_guard("listing", path, lambda: os.listdir(path)))
+
+    def mkdir(self, path: str) -> None:
+        _guard("creating", path, lambda: os.makedirs(path, exist_ok=True))
+
+    def remove(self, path: str) -> None:
+        with _oserrors("removing", path), contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def remove_tree(self, path: str) -> None:
+        if os.path.islink(path) or os.path.isfile(path):
+            self.remove(path)
+        elif os.path.isdir(path):
+            _guard("removing", path, lambda: shutil.rmtree(path))
+
+    def rename(self, source: str, dest: str) -> None:
+        _guard("renaming", f"{source} to {dest}", lambda: os.rename(source, dest))
+
+    def symlink(self, target: str, path: str) -> None:
+        _guard("linking", path, lambda: os.symlink(target, path))
+
+    def replace_symlink(self, target: str, path: str) -> None:
+        """Atomic: a new link at a temporary name, renamed over `path` (rename(2))."""
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise TargetError(
+                f"{path} is a real directory, not a symlink; move it into releases/ and "
+                "let freigabe manage the link"
+            )
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(6)}")
+        try:
+            os.symlink(target, tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _describe(exc, "switching the link", path) from exc
+
+    def sha256(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with _oserrors("reading", path), open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def disk_free(self, path: str) -> int:
+        stats = _guard("checking free space at", path, lambda: os.statvfs(path))
+        return stats.f_bavail * stats.f_frsize
+
+    def lock(self, path: str, content: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise _describe(exc, "creating the lock", path) from exc
+        try:
+            os.write(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def unlock(self, path: str) -> None:
+        self.remove(path)
+
+    def close(self) -> None:
+        return None

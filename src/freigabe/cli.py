@@ -1,0 +1,346 @@
+"""The command line: parse, call a use case, render. No deployment logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from freigabe import render
+from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
+from freigabe.config.models import ABORT_PHRASE
+from freigabe.core.plan import Plan
+from freigabe.errors import FreigabeError, UsageError
+
+app = typer.Typer(
+    name="freigabe",
+    help="Gated, zero-downtime release deployments: plan, approve, deploy, verify, roll back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help=f"Path to {CONFIG_NAME} (default: search upwards).")
+]
+EnvArg = Annotated[str, typer.Argument(help="Environment name from freigabe.toml, e.g. staging.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """One sentence and a documented exit code for every expected failure."""
+    try:
+        yield
+    except FreigabeError as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        for problem in getattr(exc, "problems", []):
+            err.print(f"  • {escape(problem)}")
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: the lock is released; check `freigabe status`")
+        raise typer.Exit(130) from None
+
+
+def _load(config: Path | None) -> LoadedConfig:
+    return load_config(config)
+
+
+def _ask(plan: Plan) -> str | None:
+    render.print_plan(out, plan)
+    if not sys.stdin.isatty():
+        return None
+    out.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, "
+              f"or {ABORT_PHRASE} to cancel:")
+    try:
+        return input("> ")
+    except EOFError:
+        return None
+
+
+# ---------------------------------------------------------------- commands
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Option(help="laravel or generic")] = "laravel",
+    path: Annotated[Path, typer.Option(help="Where to write the file.")] = Path(CONFIG_NAME),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented freigabe.toml for a preset."""
+    with failures():
+        if preset not in ("laravel", "generic"):
+            raise UsageError(f"preset {preset!r} does not exist; use --preset laravel or --preset generic")
+        if path.exists() and not force:
+            raise UsageError(f"{path} already exists; pass --force to overwrite it")
+        text = resources.files("freigabe.config").joinpath(f"templates/{preset}.toml").read_text("utf-8")
+        path.write_text(text, encoding="utf-8")
+        out.print(f"wrote {path} (preset {preset}); edit the environments, then `freigabe build`")
+
+
+@app.command()
+def build(
+    config: ConfigOpt = None,
+    sha: Annotated[str | None, typer.Option(help="Name the bundle with this id (default: git HEAD).")] = None,
+    quiet: Annotated[bool, typer.Option(help="Do not echo command output.")] = False,
+) -> None:
+    """Build, run checks, pass layer-1 gates, write deployment-bundle-<sha>.tar.gz + .sha256."""
+    from freigabe.usecases.build import build as run_build
+
+    with failures():
+        loaded = _load(config)
+        result = run_build(
+            loaded, sha=sha,
+            on_command=lambda argv: out.print(f"[bold]$ {escape(' '.join(argv))}[/]"),
+            on_line=None if quiet else (lambda line: out.print(f"  [dim]{escape(line)}[/]")),
+        )
+        for warning in result.warnings:
+            out.print(f"[yellow]warning:[/] {escape(warning)}")
+        info = result.bundle
+        out.print(f"[green]✔[/] layer-1 gates {result.gates_passed}/{result.gates_passed} passed")
+        out.print(f"[green]✔[/] {info.path} ({info.files} files, {info.size // 1024} KiB)")
+        out.print(f"  sha256 {info.sha256}")
+        if result.pruned:
+            out.print(f"  pruned {len(result.pruned)} old bundles")
+
+
+@app.command()
+def plan(
+    env: EnvArg,
+    bundle: Annotated[Path, typer.Option(help="The bundle to deploy.")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show every step a deploy would run and the plan id to approve. Changes nothing."""
+    from freigabe.usecases.planning import make_deploy_plan, save_plan
+
+    with failures():
+        loaded = _load(config)
+        made, _ = make_deploy_plan(loaded, env, bundle)
+        save_plan(loaded, made)
+        if as_json:
+            out.print_json(json.dumps(made.to_json()))
+            return
+        render.print_plan(out, made)
+        out.print(f"\nTo deploy: [bold]freigabe deploy {env} --plan {made.id[:12]} --approve "
+                  f"'{made.approval_phrase}'[/] (or run `freigabe deploy {env}` and type it)")
+
+
+def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
+    from freigabe.usecases.apply import apply_plan, prepare_bundle
+
+    prepared = prepare_bundle(made, bundle)
+    reporter = render.ConsoleReporter(out)
+    if approve is not None:
+        out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")
+    result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    out.print(f"[bold green]{made.kind} done[/]: {made.environment} now serves {result.release} "
+              f"(run {result.run}; evidence in .freigabe/runs/{result.run}/)")
+
+
+@app.command()
+def deploy(
+    env: EnvArg,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle (default: the plan's).")] = None,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="Approved plan id.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Deploy with an approval bound to the plan: typed, or --plan ID --approve PHRASE."""
+    from freigabe.usecases.planning import load_plan, make_deploy_plan, save_plan
+
+    with failures():
+        loaded = _load(config)
+        if plan_id:
+            made = load_plan(loaded, plan_id)
+            if made.environment != env:
+                raise UsageError(f"plan {made.id[:12]} is for {made.environment}, not {env}; "
+                                 f"make a plan for {env} with `freigabe plan {env}`")
+        elif approve is not None:
+            raise UsageError("--approve needs --plan ID: an approval is bound to the plan you saw")
+        else:
+            if bundle is None:
+                raise UsageError("give --bundle PATH (or --plan ID of a saved plan)")
+            made, _ = make_deploy_plan(loaded, env, bundle)
+            save_plan(loaded, made)
+        _apply(loaded, made, bundle, approve)
+
+
+@app.command()
+def rollback(
+    env: EnvArg,
+    to: Annotated[str | None, typer.Option(help="Release to restore (default: previous good).")] = None,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="Approved rollback plan id.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Switch back to an earlier good release, reload, and verify it answers healthy."""
+    from freigabe.usecases.planning import load_plan, save_plan
+    from freigabe.usecases.rollback import plan_rollback
+
+    with failures():
+        loaded = _load(config)
+        if plan_id:
+            made = load_plan(loaded, plan_id)
+            if made.kind != "rollback" or made.environment != env:
+                raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, "
+                                 f"not a rollback of {env}")
+        else:
+            made = plan_rollback(loaded, env, to)
+            save_plan(loaded, made)
+            if approve is not None:
+                render.print_plan(out, made)
+                raise UsageError(f"rollback plan {made.id[:12]} was made; approve it with "
+                                 f"--plan {made.id[:12]} --approve '{made.approval_phrase}'")
+        _apply(loaded, made, None, approve)
+
+
+@app.command()
+def promote(
+    env: EnvArg,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="Approved plan id.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Deploy the bundle live on the source environment once it has been stable long enough."""
+    from freigabe.usecases.planning import load_plan, save_plan
+    from freigabe.usecases.promote import check_stability, find_bundle, plan_promotion
+
+    with failures():
+        loaded = _load(config)
+        if plan_id:
+            made = load_plan(loaded, plan_id)
+            stable = check_stability(loaded, env)  # again: staging may have changed since
+            if made.environment != env or made.inputs.bundle_sha256 != stable.bundle["sha256"]:
+                raise UsageError(f"plan {made.id[:12]} does not deploy the bundle live on "
+                                 f"{stable.source} to {env}; make a new one with `freigabe promote {env}`")
+            bundle = find_bundle(loaded, stable.bundle)
+        else:
+            made, stable = plan_promotion(loaded, env)
+            save_plan(loaded, made)
+            bundle = None
+            out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s "
+                      "and is healthy now")
+        _apply(loaded, made, bundle, approve)
+
+
+@app.command()
+def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Current release, releases with good/bad marks, the lock, the last runs."""
+    from freigabe.usecases.status import status as read_status
+
+    with failures():
+        st = read_status(_load(config), env)
+        if as_json:
+            out.print_json(json.dumps(st.__dict__))
+            return
+        out.print(render.status_table(st))
+        out.print(f"current: [bold]{st.current or 'none'}[/]")
+        if st.lock:
+            stale = f" — looks abandoned: {st.lock['stale']}" if st.lock["stale"] else ""
+            out.print(f"[yellow]lock[/]: {escape(st.lock['text'])}{escape(stale)}")
+        else:
+            out.print("lock: free")
+        for run in st.runs:
+            out.print(f"  {run['ts'][:19]}  {run['run']}  {run.get('outcome')}"
+                      + (f" — {escape(str(run['reason']))}" if run.get("reason") else ""))
+
+
+@app.command()
+def cleanup(
+    env: EnvArg,
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be removed.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Apply release retention (never current, the previous good release, or a running deploy's)."""
+    from freigabe.usecases.cleanup import cleanup as run_cleanup
+
+    with failures():
+        doomed = run_cleanup(_load(config), env, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        out.print(f"{verb} {len(doomed)} releases" + (f": {', '.join(doomed)}" if doomed else ""))
+
+
+@app.command()
+def unlock(env: EnvArg, config: ConfigOpt = None) -> None:
+    """Clear a deploy lock left by a crashed run (recorded in the ledger)."""
+    from freigabe.usecases.status import unlock as run_unlock
+
+    with failures():
+        cleared = run_unlock(_load(config), env)
+        out.print(f"cleared the lock {escape(cleared)}" if cleared else f"{env} is not locked")
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    env: Annotated[str | None, typer.Argument(help="Environment (default: all).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check the hash chain on each target and that the local copy agrees."""
+    from freigabe.errors import LedgerError
+    from freigabe.usecases.ledger_check import verify
+
+    with failures():
+        loaded = _load(config)
+        names = [env] if env else sorted(loaded.config.environments)
+        bad = []
+        for name in names:
+            loaded.config.environment(name)
+            check = verify(loaded, name)
+            if check.ok:
+                out.print(f"[green]✔[/] {name}: {check.target_entries} entries, chain intact"
+                          + (f", local copy agrees ({check.local_entries})" if check.local_entries else ""))
+            else:
+                bad.append(name)
+                out.print(f"[red]✘[/] {name}:")
+                for problem in check.problems:
+                    out.print(f"    {escape(problem)}")
+        if bad:
+            raise LedgerError(f"the ledger of {', '.join(bad)} does not verify; treat its records "
+                              "as untrustworthy and find out who changed them")
+
+
+@app.command()
+def evidence(
+    run: Annotated[str, typer.Argument(help="Run id (from deploy output or `freigabe status`).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write into.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the evidence of one run (JSON + Markdown) from the ledger."""
+    from freigabe.usecases import evidence as ev
+
+    with failures():
+        loaded = _load(config)
+        env, entries = ev.find_run(loaded, run)
+        folder = ev.write_run_evidence(loaded, env, run, entries, out_dir)
+        out.print(f"evidence of {run} ({env}) written to {folder}/evidence.md and evidence.json")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Empty folder to work in.")] = None,
+) -> None:
+    """The whole pipeline on this machine: build, plan, approve, deploy, fail, roll back, promote."""
+    from freigabe.usecases.demo import run_demo
+
+    with failures():
+        run_demo(directory, out)
+
+
+def main() -> None:
+    app()

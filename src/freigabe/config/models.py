@@ -1,0 +1,259 @@
+"""The shape of `freigabe.toml`, validated with pydantic.
+
+Unknown keys are errors (a misspelt key must not silently fall back to a default).
+Commands are argv lists, never shell strings: a step says exactly what it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value: object) -> float:
+    """`"1h"`, `"30m"`, `"1h30m"`, `"2.5s"` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '90s', '30m' or '1h'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        match = _DURATION.match(text)
+        if text and match and any(match.groups()):
+            hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+            return hours * 3600 + minutes * 60 + seconds
+    raise ValueError(f"{value!r} is not a duration; write e.g. '90s', '30m', '1h' or '1h30m'")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _check_argv(argv: list[str]) -> list[str]:
+    if not argv or not argv[0]:
+        raise ValueError("a command must be a non-empty list such as ['php', 'artisan', 'migrate']")
+    return argv
+
+
+Argv = Annotated[list[str], AfterValidator(_check_argv)]
+
+
+def _check_relative(path: str) -> str:
+    if not path or path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"{path!r} must be a path inside the release, e.g. 'public/index.php'")
+    return path.rstrip("/")
+
+
+RelPath = Annotated[str, AfterValidator(_check_relative)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectConfig(Model):
+    name: str = "app"
+
+
+class BuildConfig(Model):
+    source: str = "."
+    output_dir: str = "dist"
+    commands: list[Argv] = Field(default_factory=list)
+    checks: list[Argv] = Field(default_factory=list)
+    finalize: list[Argv] = Field(default_factory=list)
+    exclude: list[str] = Field(
+        default_factory=lambda: [".git", ".freigabe", "node_modules", "tests", "dist", ".env"]
+    )
+    keep_bundles: int = Field(default=10, ge=1)
+    retention_days: int = Field(default=30, ge=1)
+    command_timeout: Duration = 1800.0
+
+
+class GatesConfig(Model):
+    required_files: list[RelPath] = Field(default_factory=list)
+    required_dirs: list[RelPath] = Field(default_factory=list)
+    commands: list[Argv] = Field(default_factory=list)
+    production_commands: list[Argv] = Field(default_factory=list)
+    command_timeout: Duration = 120.0
+
+
+ReloadPolicy = Literal["warn", "rollback"]
+
+
+class DeployConfig(Model):
+    shared_files: list[RelPath] = Field(default_factory=list)
+    shared_dirs: list[RelPath] = Field(default_factory=list)
+    create_shared_dirs: list[RelPath] = Field(default_factory=list)
+    migrate: list[Argv] = Field(default_factory=list)
+    cache_before: list[Argv] = Field(default_factory=list)
+    cache_after: list[Argv] = Field(default_factory=list)
+    reload: list[Argv] = Field(default_factory=list)
+    on_reload_failure: ReloadPolicy = "rollback"
+    revision_file: RelPath = "REVISION"
+    command_timeout: Duration = 600.0
+
+
+class HealthCheck(Model):
+    name: str
+    url: str
+    expect_status: int = Field(default=200, ge=100, le=599)
+    expect_json: dict[str, Any] | None = None
+    body_contains: str | None = None
+    bearer_token_env: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_env: str | None = None
+    attempts: int = Field(default=6, ge=1, le=1000)
+    interval: Duration = 5.0
+    timeout: Duration = 5.0
+
+    @field_validator("expect_status")
+    @classmethod
+    def _no_auth_failures(cls, status: int) -> int:
+        if status in (401, 403):
+            raise ValueError(
+                "a health check that expects 401/403 cannot fail when auth is wrong; "
+                "expect 200 and configure bearer_token_env or basic_auth_user instead"
+            )
+        return status
+
+    @model_validator(mode="after")
+    def _basic_auth_pair(self) -> HealthCheck:
+        if (self.basic_auth_user is None) != (self.basic_auth_password_env is None):
+            raise ValueError("basic_auth_user and basic_auth_password_env go together; set both")
+        return self
+
+
+class ReleaseProbe(Model):
+    """Where the live release names itself, so health proves the *new* release answers."""
+
+    url: str = "/REVISION"
+    source: Literal["body", "header", "json"] = "body"
+    header: str = "X-Release"
+    json_key: str = "release"
+    bearer_token_env: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_env: str | None = None
+
+
+class ReadinessConfig(Model):
+    grace: Duration = 0.0
+    timeout: Duration = 60.0
+    interval: Duration = 0.5
+    probe: ReleaseProbe | None = Field(default_factory=ReleaseProbe)
+
+
+class AssetsConfig(Model):
+    manifest: str | None = None
+    base: str = "/build/"
+    extra: list[str] = Field(default_factory=list)
+    timeout: Duration = 10.0
+    bearer_token_env: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_env: str | None = None
+
+
+class BackupConfig(Model):
+    enabled: bool = True
+    dir: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    db_dump: Argv | None = None
+    keep: int = Field(default=5, ge=1)
+    best_effort: bool = False
+    timeout: Duration = 1800.0
+
+
+class PromotionConfig(Model):
+    requires_stable_in: str
+    stable_for: Duration = 3600.0
+
+
+class EnvironmentConfig(Model):
+    target: str | list[str] = "local"
+    deploy_path: str
+    url: str
+    keep_releases: int = Field(default=5, ge=2)
+    approval_phrase: str | None = None
+    health: list[HealthCheck] = Field(default_factory=list)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
+    reload: list[Argv] | None = None
+    on_reload_failure: ReloadPolicy | None = None
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    promotion: PromotionConfig | None = None
+    lock_stale_after: Duration = 7200.0
+
+    @field_validator("deploy_path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} must be an absolute path such as '/var/www/app'")
+        return path.rstrip("/") or "/"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} must start with http:// or https://")
+        return url.rstrip("/")
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
+class Config(Model):
+    preset: Literal["laravel", "generic"] = "generic"
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _promotion_sources_exist(self) -> Config:
+        for name, env in self.environments.items():
+            if env.promotion and env.promotion.requires_stable_in not in self.environments:
+                raise ValueError(
+                    f"environments.{name}.promotion.requires_stable_in names "
+                    f"{env.promotion.requires_stable_in!r}, which is not a configured environment"
+                )
+        return self
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        from freigabe.errors import UsageError
+
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise UsageError(
+                f"environment {name!r} is not in freigabe.toml (configured: {known}); "
+                f"add an [environments.{name}] table or pick one of those"
+            ) from None
+
+
+DEFAULT_PHRASES = {
+    "staging": "STAGING-TEST FREIGEGEBEN",
+    "production": "PROD-DEPLOY FREIGEGEBEN",
+}
+FIX_PHRASE = "PROD-FIX FREIGEGEBEN"
+ABORT_PHRASE = "ABBRECHEN"
+
+
+def approval_phrase(name: str, env: EnvironmentConfig) -> str:
+    if env.approval_phrase:
+        return env.approval_phrase
+    return DEFAULT_PHRASES.get(name, f"DEPLOY-{name.upper()} FREIGEGEBEN")

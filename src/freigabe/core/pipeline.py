@@ -1,0 +1,424 @@
+"""The deployment pipeline of the reference plan, as data.
+
+`deploy_steps` and `rollback_steps` are pure: config + bundle + what is live → steps.
+The `source` of each step names the reference plan's SOLL step it implements.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from freigabe.adapters.health import resolve_url
+from freigabe.config.models import Config, EnvironmentConfig, HealthCheck, ReleaseProbe
+from freigabe.core.layout import Layout
+from freigabe.core.plan import BundleRef, OnFailure, Step
+
+
+def uses_layer3(name: str, env: EnvironmentConfig) -> bool:
+    """Layer-3 gates guard production: the environment named so, or any promoted one."""
+    return name == "production" or env.promotion is not None
+
+
+def _creds(source: Any) -> dict[str, Any]:
+    return {
+        "bearer_token_env": source.bearer_token_env,
+        "basic_auth_user": source.basic_auth_user,
+        "basic_auth_password_env": source.basic_auth_password_env,
+    }
+
+
+def _command_steps(
+    prefix: str,
+    commands: list[list[str]],
+    *,
+    title: str,
+    cwd: str,
+    timeout: float,
+    on_failure: OnFailure,
+    why: str,
+    source: str,
+    phase: Any = "pre_switch",
+    expected: float = 5.0,
+) -> list[Step]:
+    return [
+        Step(
+            id=f"{prefix}.{index}",
+            title=f"{title}: {' '.join(argv)}",
+            action="command",
+            args={"argv": argv, "cwd": cwd, "timeout": timeout},
+            why=why,
+            source=source,
+            expected_seconds=expected,
+            on_failure=on_failure,
+            phase=phase,
+        )
+        for index, argv in enumerate(commands, start=1)
+    ]
+
+
+def health_step_args(env: EnvironmentConfig, check: HealthCheck) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "url": resolve_url(env.url, check.url),
+        "expect_status": check.expect_status,
+        "expect_json": check.expect_json,
+        "body_contains": check.body_contains,
+        "attempts": check.attempts,
+        "interval": check.interval,
+        "timeout": check.timeout,
+        **_creds(check),
+    }
+
+
+def readiness_args(env: EnvironmentConfig, expect_release: str) -> dict[str, Any]:
+    ready = env.readiness
+    probe: ReleaseProbe | None = ready.probe
+    return {
+        "grace": ready.grace,
+        "timeout": ready.timeout,
+        "interval": ready.interval,
+        "expect_release": expect_release,
+        "probe": None
+        if probe is None
+        else {
+            "url": resolve_url(env.url, probe.url),
+            "source": probe.source,
+            "header": probe.header,
+            "json_key": probe.json_key,
+            **_creds(probe),
+        },
+    }
+
+
+def _verify_steps(env: EnvironmentConfig, release: str, prefix: str, on_failure: OnFailure) -> list[Step]:
+    steps = [
+        Step(
+            id=f"{prefix}readiness",
+            title=f"Readiness: wait until {release} answers"
+            + (f" (floor {env.readiness.grace:g} s)" if env.readiness.grace else ""),
+            action="wait.ready",
+            args=readiness_args(env, release),
+            why="Health is only meaningful once the new release is the one answering; polling "
+            "replaces a fixed grace period (the floor is kept if configured).",
+            source="SOLL 15",
+            expected_seconds=max(env.readiness.grace, 1.0),
+            on_failure=on_failure,
+            phase="post_switch",
+        )
+    ]
+    for check in env.health:
+        args = health_step_args(env, check)
+        steps.append(
+            Step(
+                id=f"{prefix}health.{check.name}",
+                title=f"Health check {check.name}: {args['url']} → {check.expect_status} "
+                f"({check.attempts} × {check.interval:g} s)",
+                action="health.check",
+                args=args,
+                why="The live release must answer correctly; retries absorb warm-up, not errors.",
+                source="SOLL 16",
+                expected_seconds=check.timeout,
+                on_failure=on_failure,
+                phase="post_switch",
+            )
+        )
+    return steps
+
+
+def deploy_steps(
+    config: Config,
+    env_name: str,
+    bundle: BundleRef,
+    release: str,
+    run_stamp: str,
+    previous_release: str | None,
+) -> list[Step]:
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    rel_dir = layout.release(release)
+    deploy = config.deploy
+    gates = config.gates
+    remote_bundle = f"{layout.bundles}/{bundle.name}"
+    reload_cmds = env.reload if env.reload is not None else deploy.reload
+    reload_policy = env.on_reload_failure or deploy.on_reload_failure
+    steps: list[Step] = [
+        Step(
+            id="target.check",
+            title=f"Target reachable, {env.deploy_path} writable, free space for the release",
+            action="target.check",
+            args={"deploy_path": env.deploy_path, "needs_bytes": bundle.size + bundle.unpacked_size},
+            why="Stop before anything changes when the target cannot take a release.",
+            source="SOLL 5",
+            expected_seconds=1,
+        ),
+        Step(
+            id="url.check",
+            title=f"Environment URL answers: {env.url}",
+            action="url.check",
+            args={"url": env.url, "had_release": previous_release is not None},
+            why="A site that is already down cannot be verified after the switch.",
+            source="SOLL 5",
+            expected_seconds=2,
+        ),
+    ]
+    backup = env.backup
+    if backup.enabled:
+        steps.append(
+            Step(
+                id="backup.create",
+                title="Backup: app files"
+                + (" + database dump" if backup.db_dump else "")
+                + " + SHA256SUMS",
+                action="backup.create",
+                args={
+                    "dir": f"{backup.dir or layout.default_backups()}/{run_stamp}",
+                    "root": env.deploy_path,
+                    "exclude": [
+                        "./releases", "./current", "./.freigabe",
+                        *(["./backups"] if backup.dir is None else []),
+                        *backup.exclude,
+                    ],
+                    "db_dump": backup.db_dump,
+                    "keep": backup.keep,
+                    "best_effort": backup.best_effort,
+                    "timeout": backup.timeout,
+                },
+                why="A way back for data and shared files exists before migrations touch them.",
+                source="SOLL 6",
+                expected_seconds=30,
+                on_failure="warn" if backup.best_effort else "abort",
+            )
+        )
+    steps += [
+        Step(
+            id="bundle.upload",
+            title=f"Copy {bundle.name} to the target",
+            action="bundle.upload",
+            args={"name": bundle.name, "remote": remote_bundle, "sha256": bundle.sha256},
+            why="The target deploys exactly the bundle that was built and approved.",
+            source="SOLL 7-8",
+            expected_seconds=max(1.0, bundle.size / 50e6),
+        ),
+        Step(
+            id="bundle.verify",
+            title=f"Verify SHA-256 on the target: {bundle.sha256[:16]}…",
+            action="bundle.verify",
+            args={"remote": remote_bundle, "sha256": bundle.sha256},
+            why="A damaged or swapped bundle is refused before extraction.",
+            source="SOLL 7",
+            expected_seconds=1,
+        ),
+        Step(
+            id="release.extract",
+            title=f"Extract into {rel_dir} (members checked first) + file manifest",
+            action="release.extract",
+            args={
+                "bundle": remote_bundle,
+                "release": release,
+                "release_dir": rel_dir,
+                "partial_dir": layout.partial(release),
+                "manifest": layout.manifest(release),
+                "revision_file": deploy.revision_file,
+            },
+            why="A release appears under releases/ only when it is complete.",
+            source="SOLL 8",
+            expected_seconds=max(2.0, bundle.size / 30e6),
+        ),
+        Step(
+            id="shared.link",
+            title="Link shared files and directories from shared/",
+            action="shared.link",
+            args={
+                "release_dir": rel_dir,
+                "shared_dir": layout.shared,
+                "files": list(deploy.shared_files),
+                "dirs": list(deploy.shared_dirs),
+                "create_dirs": list(deploy.create_shared_dirs),
+            },
+            why=".env and storage/ outlive releases; missing cache dirs break migrations.",
+            source="SOLL 8",
+            expected_seconds=1,
+        ),
+        Step(
+            id="gate.layer2.files",
+            title=f"Layer-2 gates: {len(gates.required_files)} files, "
+            f"{len(gates.required_dirs)} directories in the release",
+            action="gate.files",
+            args={
+                "root": rel_dir,
+                "files": list(gates.required_files),
+                "dirs": list(gates.required_dirs),
+            },
+            why="A release without public/index.php once reached production and answered 403.",
+            source="SOLL 9",
+            expected_seconds=1,
+        ),
+    ]
+    steps += _command_steps(
+        "gate.layer2.command", gates.commands, title="Layer-2 gate", cwd=rel_dir,
+        timeout=gates.command_timeout, on_failure="abort",
+        why="The release must load and boot before it may go live.", source="SOLL 9",
+    )
+    if uses_layer3(env_name, env):
+        steps += _command_steps(
+            "gate.layer3.command", gates.production_commands, title="Layer-3 gate", cwd=rel_dir,
+            timeout=gates.command_timeout, on_failure="abort",
+            why="Production also requires the configuration to cache.", source="SOLL 20",
+        )
+    steps += _command_steps(
+        "migrate", deploy.migrate, title="Migrations", cwd=rel_dir,
+        timeout=deploy.command_timeout, on_failure="abort",
+        why="Schema first, after the gates and the backup; a failure stops before the switch.",
+        source="SOLL 10", expected=10,
+    )
+    steps += _command_steps(
+        "cache.before", deploy.cache_before, title="Cache (before switch)", cwd=rel_dir,
+        timeout=deploy.command_timeout, on_failure="warn",
+        why="Stale cached config or routes must not go live with the new code.", source="SOLL 11",
+    )
+    steps.append(
+        Step(
+            id="switch",
+            title=f"Atomic switch: current → releases/{release}",
+            action="switch",
+            args={"link": layout.current, "target": layout.link_target(release), "release": release},
+            why="A new link renamed over current (rename(2)): there is never a moment without one.",
+            source="SOLL 12",
+            expected_seconds=0.1,
+            on_failure="rollback",
+            phase="switch",
+        )
+    )
+    steps += _command_steps(
+        "cache.after", deploy.cache_after, title="Cache (after switch)", cwd=rel_dir,
+        timeout=deploy.command_timeout, on_failure="warn",
+        why="Caches built from the old release are cleared once the new one is live.",
+        source="SOLL 13", phase="post_switch",
+    )
+    steps += _command_steps(
+        "reload", reload_cmds, title="Reload", cwd=env.deploy_path,
+        timeout=deploy.command_timeout, on_failure=reload_policy,
+        why="OPcache and PHP's realpath cache keep serving the old release until a reload.",
+        source="SOLL 14", phase="post_switch",
+    )
+    steps += _verify_steps(env, release, "", "rollback")
+    if env.assets.manifest or env.assets.extra:
+        steps.append(
+            Step(
+                id="assets.check",
+                title="Assets: the manifest is valid and every file it names is served"
+                + (f", plus {len(env.assets.extra)} extra paths" if env.assets.extra else ""),
+                action="assets.check",
+                args={
+                    "manifest_url": resolve_url(env.url, env.assets.manifest)
+                    if env.assets.manifest else None,
+                    "base_url": resolve_url(env.url, env.assets.base),
+                    "extra_urls": [resolve_url(env.url, p) for p in env.assets.extra],
+                    "timeout": env.assets.timeout,
+                    **_creds(env.assets),
+                },
+                why="Checking only the first manifest entry once let a broken login page through.",
+                source="SOLL 17",
+                expected_seconds=5,
+                on_failure="rollback",
+                phase="post_switch",
+            )
+        )
+    steps += [
+        Step(
+            id="release.mark",
+            title=f"Mark {release} good",
+            action="release.mark",
+            args={"release": release, "mark": "good"},
+            why="Rollbacks and promotions pick releases by verified marks, never by mtime.",
+            source="Evidence",
+            expected_seconds=0.1,
+            on_failure="warn",
+            phase="finish",
+        ),
+        Step(
+            id="cleanup",
+            title=f"Retention: keep {env.keep_releases} releases (never current or the previous good one)",
+            action="cleanup",
+            args={"keep": env.keep_releases},
+            why="Old releases fill the disk; the ones a rollback needs are never removed.",
+            source="Retention",
+            expected_seconds=1,
+            on_failure="warn",
+            phase="finish",
+        ),
+    ]
+    return steps
+
+
+def rollback_steps(
+    config: Config, env_name: str, failed_release: str | None, restore: str | None
+) -> list[Step]:
+    """Switch back to `restore`, reload, verify it answers healthy, mark `failed_release` bad."""
+    if restore is None:
+        return []
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    reload_cmds = env.reload if env.reload is not None else config.deploy.reload
+    steps = [
+        Step(
+            id="rollback.switch",
+            title=f"Rollback: current → releases/{restore}",
+            action="switch",
+            args={"link": layout.current, "target": layout.link_target(restore), "release": restore},
+            why="The release that was live before this deploy (recorded, not guessed by mtime).",
+            source="SOLL 24",
+            expected_seconds=0.1,
+            on_failure="abort",
+            phase="switch",
+        )
+    ]
+    steps += _command_steps(
+        "rollback.reload", reload_cmds, title="Reload", cwd=env.deploy_path,
+        timeout=config.deploy.command_timeout, on_failure="abort",
+        why="The restored release must be the one PHP serves.", source="SOLL 24",
+        phase="post_switch",
+    )
+    steps += _verify_steps(env, restore, "rollback.", "abort")
+    if failed_release:
+        steps.append(
+            Step(
+                id="rollback.mark",
+                title=f"Mark {failed_release} bad",
+                action="release.mark",
+                args={"release": failed_release, "mark": "bad"},
+                why="A bad release is never picked again by rollback or promotion.",
+                source="SOLL 24",
+                expected_seconds=0.1,
+                on_failure="warn",
+                phase="finish",
+            )
+        )
+    return steps
+
+
+def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
+    """A manual rollback: switch to an existing release, reload, verify it answers healthy."""
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    reload_cmds = env.reload if env.reload is not None else config.deploy.reload
+    steps = [
+        Step(
+            id="switch",
+            title=f"Atomic switch: current → releases/{restore}",
+            action="switch",
+            args={"link": layout.current, "target": layout.link_target(restore), "release": restore},
+            why="Back to a release that was verified healthy before.",
+            source="SOLL 24",
+            expected_seconds=0.1,
+            on_failure="rollback",
+            phase="switch",
+        )
+    ]
+    steps += _command_steps(
+        "reload", reload_cmds, title="Reload", cwd=env.deploy_path,
+        timeout=config.deploy.command_timeout, on_failure="rollback",
+        why="The restored release must be the one PHP serves.", source="SOLL 24",
+        phase="post_switch",
+    )
+    return steps + _verify_steps(env, restore, "", "rollback")

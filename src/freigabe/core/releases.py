@@ -1,0 +1,37 @@
+"""Rules about releases on a target: which to keep, which to roll back to. Pure."""
+
+from __future__ import annotations
+
+from freigabe.core.layout import is_release_name
+
+
+def select_for_removal(
+    releases: list[str],
+    *,
+    keep: int,
+    protected: set[str | None],
+) -> list[str]:
+    """Releases past retention, oldest first.
+
+    Order is by the release name's timestamp, never by directory mtime. `protected`
+    (current, the previous good release, a running deploy's release) is never removed
+    and counts towards `keep`.
+    """
+    named = sorted((r for r in releases if is_release_name(r)), reverse=True)
+    keepers = [r for r in named if r in protected]
+    for release in named:
+        if len(keepers) >= keep:
+            break
+        if release not in keepers:
+            keepers.append(release)
+    return sorted(r for r in named if r not in keepers)
+
+
+def previous_good(
+    releases: list[str], marks: dict[str, str], current: str | None
+) -> str | None:
+    """The newest release marked good that is not current (a manual rollback's default)."""
+    for release in sorted(releases, reverse=True):
+        if release != current and marks.get(release) == "good":
+            return release
+    return None

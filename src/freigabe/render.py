@@ -1,0 +1,97 @@
+"""Rich rendering of plans, runs and status for the terminal. No logic, only display."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from freigabe.core.plan import Plan, Step
+from freigabe.usecases.executor import Outcome
+from freigabe.usecases.status import Status
+
+POLICY_STYLE = {"abort": "yellow", "rollback": "red", "warn": "dim"}
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title=f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}",
+                  show_lines=False, expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("does")
+    table.add_column("on failure")
+    table.add_column("ref", style="dim")
+    table.add_column("≈ s", justify="right", style="dim")
+    for index, step in enumerate(plan.steps, start=1):
+        policy = step.on_failure
+        table.add_row(str(index), step.id, escape(step.title),
+                      f"[{POLICY_STYLE[policy]}]{policy}[/]", step.source,
+                      f"{step.expected_seconds:g}")
+    return table
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    console.print(plan_table(plan))
+    if plan.rollback_steps:
+        console.print(f"[bold]If a check after the switch fails[/]: automatic rollback to "
+                      f"{plan.previous_release}:")
+        for step in plan.rollback_steps:
+            console.print(f"   • {escape(step.title)}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    console.print(f"inputs: config {plan.inputs.config_digest[:12]}…, bundle "
+                  f"{(plan.inputs.bundle_sha256 or '—')[:12]}…, live release "
+                  f"{plan.inputs.current_release or 'none'}")
+    console.print(f"[bold]plan id[/] {plan.id}")
+
+
+class ConsoleReporter:
+    """Live progress: a spinner on the running step, one line per finished step."""
+
+    def __init__(self, console: Console, show_output: bool = True) -> None:
+        self.console = console
+        self.show_output = show_output
+        self._status: object | None = None
+        self._live = None
+
+    def step_started(self, step: Step, index: int, total: int) -> None:
+        self._stop()
+        self._live = self.console.status(f"[{index}/{total}] {escape(step.title)}")
+        self._live.start()
+
+    def _stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def step_finished(self, step: Step, outcome: Outcome) -> None:
+        self._stop()
+        if outcome.ok:
+            mark = "[green]✔[/]"
+        elif step.on_failure == "warn":
+            mark = "[yellow]![/]"
+        else:
+            mark = "[red]✘[/]"
+        self.console.print(f"{mark} {step.id:<28} {escape(outcome.summary)} "
+                           f"[dim]({outcome.seconds:.2f} s)[/]", highlight=False)
+
+    def output(self, step: Step, line: str) -> None:
+        if self.show_output and line.strip():
+            self.console.print(f"    [dim]{escape(line)}[/]", highlight=False)
+
+    def note(self, text: str) -> None:
+        self._stop()
+        self.console.print(f"[bold yellow]→ {escape(text)}[/]")
+
+
+def status_table(status: Status) -> Table:
+    table = Table(title=f"{status.environment}: {status.deploy_path}")
+    table.add_column("release")
+    table.add_column("live")
+    table.add_column("mark")
+    table.add_column("reason", style="dim")
+    for row in status.releases:
+        style = {"good": "green", "bad": "red"}.get(row["mark"], "dim")
+        table.add_row(row["release"], "● current" if row["current"] else "",
+                      f"[{style}]{row['mark']}[/]", escape(str(row["reason"])[:80]))
+    return table

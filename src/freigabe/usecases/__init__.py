@@ -1,0 +1,1 @@
+"""Use cases: build, plan, deploy, rollback, status, cleanup, evidence, demo."""

@@ -1,0 +1,130 @@
+"""Apply an approved plan: deploy, or a manual rollback. The only way steps reach a target."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from freigabe.adapters.bundle import BundleScan, file_sha256, scan_bundle, verify_local_bundle
+from freigabe.config import LoadedConfig
+from freigabe.core.plan import Plan
+from freigabe.core.redact import Redactor
+from freigabe.errors import ApprovalError, FreigabeError, UsageError
+from freigabe.usecases import evidence, lock
+from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
+from freigabe.usecases.planning import (
+    Aborted,
+    check_phrase,
+    open_target,
+    refuse_if_stale,
+    secret_env_names,
+    state_dir,
+)
+from freigabe.usecases.records import Recorder, actor
+
+Ask = Callable[[Plan], str | None]
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def redactor_for(plan: Plan) -> Redactor:
+    names = secret_env_names(plan.steps + plan.rollback_steps)
+    return Redactor([os.environ.get(name, "") for name in names])
+
+
+def require_secrets(plan: Plan) -> None:
+    for name in secret_env_names(plan.steps + plan.rollback_steps):
+        if not os.environ.get(name):
+            raise UsageError(
+                f"environment variable {name} is not set; the health checks of {plan.environment} "
+                "need it — export it (the value must match the target's .env) and run again"
+            )
+
+
+@dataclass
+class Prepared:
+    plan: Plan
+    bundle_path: Path | None
+    scan: BundleScan | None
+
+
+def prepare_bundle(plan: Plan, bundle: Path | None) -> Prepared:
+    """Verify the bundle again (digest, members) before anything is written on the target."""
+    if plan.bundle is None:
+        return Prepared(plan, None, None)
+    path = bundle or Path(plan.bundle.path)
+    verify_local_bundle(path)
+    return Prepared(plan, path, scan_bundle(path))
+
+
+def apply_plan(
+    loaded: LoadedConfig,
+    prepared: Prepared,
+    *,
+    phrase: str | None,
+    ask: Ask | None = None,
+    reporter: Reporter | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> RunResult:
+    plan = prepared.plan
+    require_secrets(plan)
+    if phrase is None and ask is not None:
+        phrase = ask(plan)
+    if phrase is None:
+        raise ApprovalError(
+            f"{plan.kind} to {plan.environment} needs an approval: type the phrase when asked, "
+            f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
+        )
+    target = open_target(loaded, plan.environment)
+    run = new_run_id()
+    redactor = redactor_for(plan)
+    held = lock.acquire(
+        target.transport, target.layout, plan.environment, run, plan.release,
+        target.env.lock_stale_after,
+    )
+    result: RunResult | None = None
+    recorder: Recorder | None = None
+    try:
+        recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
+        try:
+            check_phrase(plan, phrase)
+            digest = file_sha256(prepared.bundle_path) if prepared.bundle_path else None
+            refuse_if_stale(plan, loaded, target.current(), digest)
+        except Aborted as exc:
+            recorder.record("plan.aborted", plan=plan.id, by=actor(), reason=exc.message)
+            raise
+        except ApprovalError as exc:
+            recorder.record("approval.refused", plan=plan.id, by=actor(), reason=exc.message)
+            raise
+        recorder.record(
+            "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(),
+            release=plan.release,
+        )
+        executor = Executor(
+            plan=plan,
+            transport=target.transport,
+            recorder=recorder,
+            redactor=redactor,
+            reporter=reporter or QuietReporter(),
+            log_dir=state_dir(loaded) / "runs" / run,
+            bundle_path=prepared.bundle_path,
+            scan=prepared.scan,
+            **({"sleep": sleep} if sleep else {}),
+        )
+        try:
+            result = executor.execute()
+        except FreigabeError:
+            result = executor.result
+            raise
+        return result
+    finally:
+        lock.release(target.transport, target.layout, held)
+        if recorder is not None and result is not None:
+            evidence.write_run_evidence(loaded, plan.environment, run, recorder.entries)
+        target.close()

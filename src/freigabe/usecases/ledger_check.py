@@ -1,0 +1,44 @@
+"""`freigabe ledger verify`: the target's chain, the local copy's chain, and that they agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from freigabe.config import LoadedConfig
+from freigabe.core import ledger
+from freigabe.usecases.planning import open_target
+from freigabe.usecases.records import local_ledger_path
+
+
+@dataclass
+class LedgerCheck:
+    environment: str
+    target_entries: int = 0
+    local_entries: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
+    check = LedgerCheck(env_name)
+    target = open_target(loaded, env_name)
+    try:
+        raw = (target.transport.read(target.layout.ledger).decode("utf-8", "replace")
+               if target.transport.exists(target.layout.ledger) else "")
+    finally:
+        target.close()
+    remote, parse_problems = ledger.parse_lines(raw)
+    check.problems += [f"target: {p}" for p in parse_problems]
+    check.target_entries = len(remote)
+    check.problems += [f"target: {p}" for p in ledger.verify_chain(remote).problems]
+    local_path = local_ledger_path(loaded.root, env_name)
+    if local_path.is_file():
+        local, local_parse = ledger.parse_lines(local_path.read_text(encoding="utf-8"))
+        check.local_entries = len(local)
+        check.problems += [f"local copy: {p}" for p in local_parse]
+        check.problems += [f"local copy: {p}" for p in ledger.verify_chain(local).problems]
+        check.problems += ledger.compare_copies(remote, local)
+    return check

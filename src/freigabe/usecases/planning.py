@@ -1,0 +1,239 @@
+"""Make, save, load and check plans. Making a plan reads the target and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_bundle, verify_local_bundle
+from freigabe.adapters.health import Credentials
+from freigabe.adapters.transport import Transport, open_transport
+from freigabe.config import LoadedConfig
+from freigabe.config.models import (
+    ABORT_PHRASE,
+    DEFAULT_PHRASES,
+    FIX_PHRASE,
+    EnvironmentConfig,
+    approval_phrase,
+)
+from freigabe.core import pipeline
+from freigabe.core.layout import Layout, release_name
+from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
+from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
+
+
+@dataclass
+class Target:
+    """An environment's target, opened: the transport and where things are on it."""
+
+    name: str
+    env: EnvironmentConfig
+    transport: Transport
+    layout: Layout
+
+    def current(self) -> str | None:
+        return self.layout.release_of(self.transport.readlink(self.layout.current))
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def open_target(loaded: LoadedConfig, env_name: str) -> Target:
+    env = loaded.config.environment(env_name)
+    if len(env.targets) > 1:
+        raise UsageError(
+            f"environment {env_name} lists {len(env.targets)} targets; coordinated fleet deploys "
+            "are not supported yet — configure one target per environment for now"
+        )
+    return Target(env_name, env, open_transport(env.targets[0]), Layout(env.deploy_path))
+
+
+def state_dir(loaded: LoadedConfig) -> Path:
+    return loaded.root / ".freigabe"
+
+
+def secret_env_names(plan_steps: list[Step]) -> list[str]:
+    names: list[str] = []
+    for step in plan_steps:
+        args = step.args.get("probe") if step.action == "wait.ready" else step.args
+        if isinstance(args, dict):
+            for name in Credentials.from_args(args).env_names():
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def layer1_check(loaded: LoadedConfig, scan: BundleScan, bundle_name: str) -> None:
+    gates = loaded.config.gates
+    missing = [f for f in gates.required_files if not scan.has(f)]
+    missing += [f"{d}/" for d in gates.required_dirs if not scan.has_dir(d)]
+    if missing:
+        raise GateFailed(
+            f"bundle {bundle_name} lacks {', '.join(missing)} (required by [gates]); "
+            "fix the build and rebuild the bundle"
+        )
+
+
+def _warnings(loaded: LoadedConfig, env_name: str, plan_steps: list[Step], current: str | None) -> list[str]:
+    import os
+
+    env = loaded.config.environment(env_name)
+    notes = []
+    if current is None:
+        notes.append("first deploy here: there is no earlier release to roll back to")
+    if not env.health:
+        notes.append("no health checks configured: a broken release would only be caught by "
+                     "the release probe")
+    if env.readiness.probe is None:
+        notes.append("no release probe: health cannot prove that the new release is the one answering")
+    notes += [f"{name} is not set in this shell; the deploy will refuse to start without it"
+              for name in secret_env_names(plan_steps) if not os.environ.get(name)]
+    return notes
+
+
+def make_deploy_plan(
+    loaded: LoadedConfig, env_name: str, bundle_path: Path, now: datetime | None = None
+) -> tuple[Plan, BundleScan]:
+    """Verify and scan the bundle, read what is live, and lay out every step."""
+    info: BundleInfo = verify_local_bundle(bundle_path)
+    scan = scan_bundle(bundle_path)
+    layer1_check(loaded, scan, info.name)
+    target = open_target(loaded, env_name)
+    try:
+        current = target.current()
+    finally:
+        target.close()
+    when = now or datetime.now(UTC)
+    release = release_name(when, info.sha)
+    bundle = BundleRef(
+        name=info.name, sha256=info.sha256, size=info.size, path=str(bundle_path.resolve()),
+        sha=info.sha, files=len(scan.files), unpacked_size=scan.total_size,
+    )
+    steps = pipeline.deploy_steps(
+        loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current
+    )
+    plan = Plan(
+        kind="deploy",
+        environment=env_name,
+        target=target.env.targets[0],
+        deploy_path=target.env.deploy_path,
+        release=release,
+        previous_release=current,
+        bundle=bundle,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256,
+                          current_release=current),
+        approval_phrase=approval_phrase(env_name, target.env),
+        steps=steps,
+        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, release, current),
+        warnings=_warnings(loaded, env_name, steps, current),
+        created_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return plan, scan
+
+
+def rollback_phrase(env_name: str, env: EnvironmentConfig) -> str:
+    return FIX_PHRASE if pipeline.uses_layer3(env_name, env) else approval_phrase(env_name, env)
+
+
+def make_rollback_plan(
+    loaded: LoadedConfig, env_name: str, restore: str, current: str | None
+) -> Plan:
+    """A manual rollback is a deploy of an existing release: switch, reload, verify; if the
+    restored release does not answer healthy, switch back to what was live."""
+    env = loaded.config.environment(env_name)
+    steps = pipeline.restore_steps(loaded.config, env_name, restore)
+    return Plan(
+        kind="rollback",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=restore,
+        previous_release=current,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase=rollback_phrase(env_name, env),
+        steps=steps,
+        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, None, current),
+        warnings=[],
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_plan(loaded: LoadedConfig, plan: Plan) -> Path:
+    folder = state_dir(loaded) / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{plan.id}.json"
+    path.write_text(json.dumps(plan.to_json(), indent=2), encoding="utf-8")
+    return path
+
+
+def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
+    folder = state_dir(loaded) / "plans"
+    wanted = plan_id.strip().lower()
+    if len(wanted) < 8:
+        raise UsageError(f"plan id {plan_id!r} is too short; give at least 8 characters of it")
+    matches = sorted(folder.glob(f"{wanted}*.json")) if folder.is_dir() else []
+    if not matches:
+        raise ApprovalError(
+            f"no saved plan {plan_id} in {folder}; make one with `freigabe plan ENV --bundle B` "
+            "and approve the id it prints"
+        )
+    if len(matches) > 1:
+        raise UsageError(f"plan id {plan_id} is ambiguous; give more characters of it")
+    return Plan.from_json(json.loads(matches[0].read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------- checks
+
+
+def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> list[str]:
+    reasons = []
+    if loaded.digest != plan.inputs.config_digest:
+        reasons.append("freigabe.toml changed since the plan was made")
+    if plan.inputs.bundle_sha256 is not None and bundle_sha256 != plan.inputs.bundle_sha256:
+        reasons.append(
+            f"the bundle changed (SHA-256 {plan.inputs.bundle_sha256[:12]}… → "
+            f"{(bundle_sha256 or 'missing')[:12]}…)"
+        )
+    if current != plan.inputs.current_release:
+        reasons.append(
+            f"the live release changed ({plan.inputs.current_release or 'none'} → {current or 'none'})"
+        )
+    return reasons
+
+
+def refuse_if_stale(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> None:
+    reasons = stale_reasons(plan, loaded, current, bundle_sha256)
+    if reasons:
+        raise StalePlan(
+            f"plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with "
+            f"`freigabe plan {plan.environment}` and approve that one"
+        )
+
+
+class Aborted(ApprovalError):
+    """The person answered ABBRECHEN."""
+
+
+def check_phrase(plan: Plan, phrase: str) -> None:
+    given = " ".join(phrase.split())
+    if given.upper() == ABORT_PHRASE:
+        raise Aborted(f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and "
+                      "nothing was changed")
+    if given == plan.approval_phrase:
+        return
+    known = {*DEFAULT_PHRASES.values(), FIX_PHRASE}
+    if given in known:
+        raise ApprovalError(
+            f"{given!r} does not approve this plan: plan {plan.id[:12]} ({plan.kind} to "
+            f"{plan.environment}) needs {plan.approval_phrase!r}"
+        )
+    raise ApprovalError(
+        f"the approval phrase is wrong; to approve plan {plan.id[:12]} type exactly "
+        f"{plan.approval_phrase!r} (or {ABORT_PHRASE} to cancel)"
+    )

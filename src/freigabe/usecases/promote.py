@@ -1,0 +1,115 @@
+"""Promotion: deploy to an environment the exact bundle live on its source environment,
+once that has been healthy for `stable_for` (from the ledger and a fresh health check)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from freigabe.adapters.bundle import file_sha256
+from freigabe.adapters.health import run_health_check
+from freigabe.config import LoadedConfig
+from freigabe.core.pipeline import health_step_args
+from freigabe.core.plan import Plan
+from freigabe.errors import ApprovalError, BundleError, UsageError
+from freigabe.usecases.planning import make_deploy_plan, open_target
+from freigabe.usecases.records import read_target_entries
+from freigabe.usecases.status import read_marks
+
+
+@dataclass(frozen=True)
+class Stability:
+    source: str
+    release: str
+    since: str  # ISO time from which the release has been live and verified
+    seconds: float
+    bundle: dict[str, Any]
+
+
+def _parse_ts(ts: str) -> float:
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def live_since(entries: list[dict[str, Any]], release: str) -> str | None:
+    """When `release` last became live *and verified*: the end of the deploy that made it
+    live, or the verified rollback to it. Any later switch resets the clock."""
+    since = None
+    pending: dict[str, str] = {}  # run → release it switched to
+    for entry in entries:
+        data, run = entry["data"], entry["run"]
+        if entry["event"] == "switch":
+            pending[run] = data.get("release")
+            since = None
+        elif entry["event"] == "run.finished" and data.get("outcome") == "deployed":
+            if pending.get(run) == release:
+                since = entry["ts"]
+        elif entry["event"] == "rollback.verified" and data.get("restored") == release:
+            since = entry["ts"]
+    return since
+
+
+def bundle_of(entries: list[dict[str, Any]], release: str) -> dict[str, Any] | None:
+    for entry in reversed(entries):
+        data = entry["data"]
+        if entry["event"] == "run.started" and data.get("release") == release and data.get("bundle"):
+            bundle: dict[str, Any] = data["bundle"]
+            return bundle
+    return None
+
+
+def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = None) -> Stability:
+    env = loaded.config.environment(env_name)
+    if env.promotion is None:
+        raise UsageError(f"environment {env_name} has no [environments.{env_name}.promotion] rule; "
+                         "add requires_stable_in and stable_for, or use `freigabe deploy`")
+    source_name = env.promotion.requires_stable_in
+    source = open_target(loaded, source_name)
+    try:
+        current = source.current()
+        entries = read_target_entries(source.transport, source.layout)
+        mark = read_marks(source).get(current or "", {}).get("mark")
+    finally:
+        source.close()
+    if current is None:
+        raise ApprovalError(f"NO-GO: nothing is live on {source_name}; deploy there first")
+    if mark != "good":
+        raise ApprovalError(f"NO-GO: {current} on {source_name} is not marked good ({mark or 'unmarked'})")
+    since = live_since(entries, current)
+    bundle = bundle_of(entries, current)
+    if since is None or bundle is None:
+        raise ApprovalError(f"NO-GO: the ledger of {source_name} does not show {current} going live "
+                            "verified through freigabe; deploy it there with freigabe first")
+    age = (now or time.time()) - _parse_ts(since)
+    need = env.promotion.stable_for
+    if age < need:
+        raise ApprovalError(
+            f"NO-GO: {current} has been stable on {source_name} for {age:.0f} s of the required "
+            f"{need:.0f} s; promote again after {need - age:.0f} s"
+        )
+    source_env = loaded.config.environment(source_name)
+    for check in source_env.health:
+        result = run_health_check(health_step_args(source_env, check))
+        if not result.ok:
+            raise ApprovalError(f"NO-GO: {source_name} is unhealthy right now ({check.name}: "
+                                f"{result.reason}); production stays as it is")
+    return Stability(source_name, current, since, age, bundle)
+
+
+def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:
+    path = (loaded.root / loaded.config.build.output_dir / bundle["name"]).resolve()
+    if not path.is_file():
+        raise BundleError(f"bundle {bundle['name']} (live on the source environment) is not in "
+                          f"{path.parent}; copy it there to promote the exact bytes")
+    if file_sha256(path) != bundle["sha256"]:
+        raise BundleError(f"{path} does not have the SHA-256 of the bundle live on the source "
+                          "environment; promotion needs the exact same bytes")
+    return path
+
+
+def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Plan, Stability]:
+    stable = check_stability(loaded, env_name)
+    plan, _ = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle))
+    return plan, stable

@@ -1,0 +1,34 @@
+"""Manual rollback: plan a switch back to an earlier good release."""
+
+from __future__ import annotations
+
+from freigabe.config import LoadedConfig
+from freigabe.core.plan import Plan
+from freigabe.core.releases import previous_good
+from freigabe.errors import UsageError
+from freigabe.usecases.planning import make_rollback_plan, open_target
+from freigabe.usecases.status import list_releases, read_marks
+
+
+def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) -> Plan:
+    target = open_target(loaded, env_name)
+    try:
+        releases = list_releases(target)
+        current = target.current()
+        marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
+    finally:
+        target.close()
+    if to is None:
+        to = previous_good(releases, marks, current)
+        if to is None:
+            raise UsageError(
+                f"{env_name} has no earlier release marked good to roll back to; name one with --to "
+                "(`freigabe status` lists them)"
+            )
+    if to not in releases:
+        raise UsageError(f"release {to} is not on {env_name}; `freigabe status {env_name}` lists them")
+    if to == current:
+        raise UsageError(f"release {to} is already live on {env_name}; nothing to roll back")
+    if marks.get(to) == "bad":
+        raise UsageError(f"release {to} is marked bad on {env_name}; pick a good one with --to")
+    return make_rollback_plan(loaded, env_name, to, current)
