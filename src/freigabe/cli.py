@@ -63,8 +63,9 @@ def _ask(plan: Plan) -> str | None:
     render.print_plan(out, plan)
     if not sys.stdin.isatty():
         return None
-    out.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, "
-              f"or {ABORT_PHRASE} to cancel:")
+    out.print(
+        f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, or {ABORT_PHRASE} to cancel:"
+    )
     try:
         return input("> ")
     except EOFError:
@@ -103,7 +104,8 @@ def build(
     with failures():
         loaded = _load(config)
         result = run_build(
-            loaded, sha=sha,
+            loaded,
+            sha=sha,
             on_command=lambda argv: out.print(f"[bold]$ {escape(' '.join(argv))}[/]"),
             on_line=None if quiet else (lambda line: out.print(f"  [dim]{escape(line)}[/]")),
         )
@@ -135,8 +137,10 @@ def plan(
             out.print_json(json.dumps(made.to_json()))
             return
         render.print_plan(out, made)
-        out.print(f"\nTo deploy: [bold]freigabe deploy {env} --plan {made.id[:12]} --approve "
-                  f"'{made.approval_phrase}'[/] (or run `freigabe deploy {env}` and type it)")
+        out.print(
+            f"\nTo deploy: [bold]freigabe deploy {env} --plan {made.id[:12]} --approve "
+            f"'{made.approval_phrase}'[/] (or run `freigabe deploy {env}` and type it)"
+        )
 
 
 def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
@@ -149,8 +153,10 @@ def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str |
     result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
-    out.print(f"[bold green]{made.kind} done[/]: {made.environment} now serves {result.release} "
-              f"(run {result.run}; evidence in .freigabe/runs/{result.run}/)")
+    out.print(
+        f"[bold green]{made.kind} done[/]: {made.environment} now serves {result.release} "
+        f"(run {result.run}; evidence in .freigabe/runs/{result.run}/)"
+    )
 
 
 @app.command()
@@ -169,8 +175,10 @@ def deploy(
         if plan_id:
             made = load_plan(loaded, plan_id)
             if made.environment != env:
-                raise UsageError(f"plan {made.id[:12]} is for {made.environment}, not {env}; "
-                                 f"make a plan for {env} with `freigabe plan {env}`")
+                raise UsageError(
+                    f"plan {made.id[:12]} is for {made.environment}, not {env}; "
+                    f"make a plan for {env} with `freigabe plan {env}`"
+                )
         elif approve is not None:
             raise UsageError("--approve needs --plan ID: an approval is bound to the plan you saw")
         else:
@@ -198,15 +206,18 @@ def rollback(
         if plan_id:
             made = load_plan(loaded, plan_id)
             if made.kind != "rollback" or made.environment != env:
-                raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, "
-                                 f"not a rollback of {env}")
+                raise UsageError(
+                    f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a rollback of {env}"
+                )
         else:
             made = plan_rollback(loaded, env, to)
             save_plan(loaded, made)
             if approve is not None:
                 render.print_plan(out, made)
-                raise UsageError(f"rollback plan {made.id[:12]} was made; approve it with "
-                                 f"--plan {made.id[:12]} --approve '{made.approval_phrase}'")
+                raise UsageError(
+                    f"rollback plan {made.id[:12]} was made; approve it with "
+                    f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
+                )
         _apply(loaded, made, None, approve)
 
 
@@ -227,15 +238,18 @@ def promote(
             made = load_plan(loaded, plan_id)
             stable = check_stability(loaded, env)  # again: staging may have changed since
             if made.environment != env or made.inputs.bundle_sha256 != stable.bundle["sha256"]:
-                raise UsageError(f"plan {made.id[:12]} does not deploy the bundle live on "
-                                 f"{stable.source} to {env}; make a new one with `freigabe promote {env}`")
+                raise UsageError(
+                    f"plan {made.id[:12]} does not deploy the bundle live on "
+                    f"{stable.source} to {env}; make a new one with `freigabe promote {env}`"
+                )
             bundle = find_bundle(loaded, stable.bundle)
         else:
             made, stable = plan_promotion(loaded, env)
             save_plan(loaded, made)
             bundle = None
-            out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s "
-                      "and is healthy now")
+            out.print(
+                f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now"
+            )
         _apply(loaded, made, bundle, approve)
 
 
@@ -257,8 +271,10 @@ def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
         else:
             out.print("lock: free")
         for run in st.runs:
-            out.print(f"  {run['ts'][:19]}  {run['run']}  {run.get('outcome')}"
-                      + (f" — {escape(str(run['reason']))}" if run.get("reason") else ""))
+            out.print(
+                f"  {run['ts'][:19]}  {run['run']}  {run.get('outcome')}"
+                + (f" — {escape(str(run['reason']))}" if run.get("reason") else "")
+            )
 
 
 @app.command()
@@ -303,16 +319,20 @@ def ledger_verify(
             loaded.config.environment(name)
             check = verify(loaded, name)
             if check.ok:
-                out.print(f"[green]✔[/] {name}: {check.target_entries} entries, chain intact"
-                          + (f", local copy agrees ({check.local_entries})" if check.local_entries else ""))
+                out.print(
+                    f"[green]✔[/] {name}: {check.target_entries} entries, chain intact"
+                    + (f", local copy agrees ({check.local_entries})" if check.local_entries else "")
+                )
             else:
                 bad.append(name)
                 out.print(f"[red]✘[/] {name}:")
                 for problem in check.problems:
                     out.print(f"    {escape(problem)}")
         if bad:
-            raise LedgerError(f"the ledger of {', '.join(bad)} does not verify; treat its records "
-                              "as untrustworthy and find out who changed them")
+            raise LedgerError(
+                f"the ledger of {', '.join(bad)} does not verify; treat its records "
+                "as untrustworthy and find out who changed them"
+            )
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status as Spinner
 from rich.table import Table
 
 from freigabe.core.plan import Plan, Step
@@ -14,34 +15,46 @@ POLICY_STYLE = {"abort": "yellow", "rollback": "red", "warn": "dim"}
 
 
 def plan_table(plan: Plan) -> Table:
-    table = Table(title=f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}",
-                  show_lines=False, expand=False)
-    table.add_column("#", justify="right")
-    table.add_column("step")
-    table.add_column("does")
-    table.add_column("on failure")
-    table.add_column("ref", style="dim")
-    table.add_column("≈ s", justify="right", style="dim")
+    table = Table(
+        title=f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}",
+        box=None,
+        padding=(0, 1),
+        title_justify="left",
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("step", no_wrap=True, max_width=24, overflow="ellipsis")
+    table.add_column("on failure", no_wrap=True)
+    table.add_column("does", overflow="fold")
+    table.add_column("ref", style="dim", no_wrap=True)
     for index, step in enumerate(plan.steps, start=1):
         policy = step.on_failure
-        table.add_row(str(index), step.id, escape(step.title),
-                      f"[{POLICY_STYLE[policy]}]{policy}[/]", step.source,
-                      f"{step.expected_seconds:g}")
+        table.add_row(
+            str(index), step.id, f"[{POLICY_STYLE[policy]}]{policy}[/]", escape(step.title), step.source
+        )
     return table
 
 
-def print_plan(console: Console, plan: Plan) -> None:
-    console.print(plan_table(plan))
+def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
+    if compact:
+        console.print(
+            f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: "
+            f"{len(plan.steps)} steps as above"
+        )
+    else:
+        console.print(plan_table(plan))
     if plan.rollback_steps:
-        console.print(f"[bold]If a check after the switch fails[/]: automatic rollback to "
-                      f"{plan.previous_release}:")
+        console.print(
+            f"[bold]If a check after the switch fails[/]: automatic rollback to {plan.previous_release}:"
+        )
         for step in plan.rollback_steps:
             console.print(f"   • {escape(step.title)}")
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
-    console.print(f"inputs: config {plan.inputs.config_digest[:12]}…, bundle "
-                  f"{(plan.inputs.bundle_sha256 or '—')[:12]}…, live release "
-                  f"{plan.inputs.current_release or 'none'}")
+    console.print(
+        f"inputs: config {plan.inputs.config_digest[:12]}…, bundle "
+        f"{(plan.inputs.bundle_sha256 or '—')[:12]}…, live release "
+        f"{plan.inputs.current_release or 'none'}"
+    )
     console.print(f"[bold]plan id[/] {plan.id}")
 
 
@@ -51,8 +64,7 @@ class ConsoleReporter:
     def __init__(self, console: Console, show_output: bool = True) -> None:
         self.console = console
         self.show_output = show_output
-        self._status: object | None = None
-        self._live = None
+        self._live: Spinner | None = None
 
     def step_started(self, step: Step, index: int, total: int) -> None:
         self._stop()
@@ -72,8 +84,10 @@ class ConsoleReporter:
             mark = "[yellow]![/]"
         else:
             mark = "[red]✘[/]"
-        self.console.print(f"{mark} {step.id:<28} {escape(outcome.summary)} "
-                           f"[dim]({outcome.seconds:.2f} s)[/]", highlight=False)
+        self.console.print(
+            f"{mark} {step.id:<28} {escape(outcome.summary)} [dim]({outcome.seconds:.2f} s)[/]",
+            highlight=False,
+        )
 
     def output(self, step: Step, line: str) -> None:
         if self.show_output and line.strip():
@@ -92,6 +106,10 @@ def status_table(status: Status) -> Table:
     table.add_column("reason", style="dim")
     for row in status.releases:
         style = {"good": "green", "bad": "red"}.get(row["mark"], "dim")
-        table.add_row(row["release"], "● current" if row["current"] else "",
-                      f"[{style}]{row['mark']}[/]", escape(str(row["reason"])[:80]))
+        table.add_row(
+            row["release"],
+            "● current" if row["current"] else "",
+            f"[{style}]{row['mark']}[/]",
+            escape(str(row["reason"])[:80]),
+        )
     return table

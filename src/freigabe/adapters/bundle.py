@@ -293,8 +293,10 @@ def scan_bundle(path: Path | str) -> BundleScan:
                     scan.total_size += member.size
                     regular.add(name)
                 else:
-                    kind = "device" if (member.ischr() or member.isblk()) else (
-                        "FIFO" if member.isfifo() else "special file"
+                    kind = (
+                        "device"
+                        if (member.ischr() or member.isblk())
+                        else ("FIFO" if member.isfifo() else "special file")
                     )
                     raise BundleError(
                         f"bundle {label}: {name} is a {kind}; a release may hold only files, "

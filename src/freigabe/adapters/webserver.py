@@ -28,7 +28,7 @@ class ReleaseServer(ThreadingHTTPServer):
         deploy_path: Path,
         docroot: str = "public",
         protected: tuple[str, ...] = (),
-        token_key: str = "HEALTHCHECK_TOKEN",
+        token_key: str = "HEALTHCHECK_TOKEN",  # noqa: S107 — a key name, not a secret
         port: int = 0,
     ) -> None:
         self.deploy_path = deploy_path
@@ -62,7 +62,7 @@ class ReleaseHandler(BaseHTTPRequestHandler):
     server: ReleaseServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return None  # quiet: the demo prints its own progress
 
     def _send(self, status: int, body: bytes, ctype: str = "text/plain", release: str = "") -> None:
@@ -84,10 +84,10 @@ class ReleaseHandler(BaseHTTPRequestHandler):
         given = header[7:] if header.startswith("Bearer ") else self.headers.get("X-Health-Token", "")
         return bool(expected) and hmac.compare_digest(given.encode(), (expected or "").encode())
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         current = self.server.deploy_path / "current"
         if not current.is_dir():
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"no release is live\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from freigabe.config.models import Config
 from freigabe.config.presets import apply_preset
@@ -39,7 +40,7 @@ def config_digest(config: Config) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _fix_for(error: dict[str, Any]) -> str:
+def _fix_for(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "missing":
         return "add this key"

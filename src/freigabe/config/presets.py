@@ -31,14 +31,24 @@ LARAVEL: dict[str, Any] = {
             ["composer", "install", "--no-dev", "--optimize-autoloader", "--no-interaction"],
         ],
         "exclude": [
-            ".git", ".github", ".freigabe", "node_modules", "tests", "dist", ".env",
-            "storage", "bootstrap/cache/*.php",
+            ".git",
+            ".github",
+            ".freigabe",
+            "node_modules",
+            "tests",
+            "dist",
+            ".env",
+            "storage",
+            "bootstrap/cache/*.php",
         ],
     },
     "gates": {
         # The nine structure checks of layers 1-3.
         "required_files": [
-            "artisan", "composer.json", "public/index.php", "public/build/manifest.json",
+            "artisan",
+            "composer.json",
+            "public/index.php",
+            "public/build/manifest.json",
             "vendor/autoload.php",
         ],
         "required_dirs": ["bootstrap", "config", "routes", "app"],
@@ -54,17 +64,24 @@ LARAVEL: dict[str, Any] = {
         "shared_files": [".env"],
         "shared_dirs": ["storage"],
         "create_shared_dirs": [
-            "storage/app", "storage/logs", "storage/framework/cache",
-            "storage/framework/sessions", "storage/framework/views",
+            "storage/app",
+            "storage/logs",
+            "storage/framework/cache",
+            "storage/framework/sessions",
+            "storage/framework/views",
         ],
         "migrate": [[*ARTISAN, "migrate", "--force"]],
         "cache_before": [
-            [*ARTISAN, "config:clear"], [*ARTISAN, "route:clear"],
-            [*ARTISAN, "view:clear"], [*ARTISAN, "cache:clear"],
+            [*ARTISAN, "config:clear"],
+            [*ARTISAN, "route:clear"],
+            [*ARTISAN, "view:clear"],
+            [*ARTISAN, "cache:clear"],
         ],
         "cache_after": [
-            [*ARTISAN, "config:clear"], [*ARTISAN, "route:clear"],
-            [*ARTISAN, "view:clear"], [*ARTISAN, "cache:clear"],
+            [*ARTISAN, "config:clear"],
+            [*ARTISAN, "route:clear"],
+            [*ARTISAN, "view:clear"],
+            [*ARTISAN, "cache:clear"],
         ],
         "reload": [["sudo", "-n", "service", "php8.3-fpm", "reload"]],
         "revision_file": "public/REVISION",
@@ -73,8 +90,7 @@ LARAVEL: dict[str, Any] = {
         "readiness": {"grace": 15, "timeout": 120, "probe": {"url": "/REVISION"}},
         "health": [
             {"name": "health", "url": "/health", "bearer_token_env": "HEALTHCHECK_TOKEN"},
-            {"name": "api-health-check", "url": "/api/health-check",
-             "bearer_token_env": "HEALTHCHECK_TOKEN"},
+            {"name": "api-health-check", "url": "/api/health-check", "bearer_token_env": "HEALTHCHECK_TOKEN"},
             {"name": "healthcheck.php", "url": "/healthcheck.php"},
         ],
         "assets": {"manifest": "/build/manifest.json", "base": "/build/"},
@@ -107,7 +123,6 @@ def apply_preset(data: dict[str, Any]) -> dict[str, Any]:
     envs = merged.get("environments")
     if isinstance(envs, dict):
         merged["environments"] = {
-            name: _merge(env_defaults, env) if isinstance(env, dict) else env
-            for name, env in envs.items()
+            name: _merge(env_defaults, env) if isinstance(env, dict) else env for name, env in envs.items()
         }
     return merged

@@ -89,13 +89,10 @@ def verify_chain(entries: Iterable[dict[str, Any]]) -> ChainReport:
             report.problems.append(f"{where} was edited: its hash does not match its content")
         if seq != expected_seq:
             report.problems.append(
-                f"{where} is out of order or entries before it were removed: expected seq "
-                f"{expected_seq}"
+                f"{where} is out of order or entries before it were removed: expected seq {expected_seq}"
             )
         if entry.get("prev") != prev_hash:
-            report.problems.append(
-                f"{where} does not follow the entry before it: the chain is broken there"
-            )
+            report.problems.append(f"{where} does not follow the entry before it: the chain is broken there")
         prev_hash = str(entry.get("hash"))
         expected_seq = (seq + 1) if isinstance(seq, int) else expected_seq + 1
     return report

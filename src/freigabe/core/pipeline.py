@@ -166,15 +166,15 @@ def deploy_steps(
         steps.append(
             Step(
                 id="backup.create",
-                title="Backup: app files"
-                + (" + database dump" if backup.db_dump else "")
-                + " + SHA256SUMS",
+                title="Backup: app files" + (" + database dump" if backup.db_dump else "") + " + SHA256SUMS",
                 action="backup.create",
                 args={
                     "dir": f"{backup.dir or layout.default_backups()}/{run_stamp}",
                     "root": env.deploy_path,
                     "exclude": [
-                        "./releases", "./current", "./.freigabe",
+                        "./releases",
+                        "./current",
+                        "./.freigabe",
                         *(["./backups"] if backup.dir is None else []),
                         *backup.exclude,
                     ],
@@ -255,26 +255,46 @@ def deploy_steps(
         ),
     ]
     steps += _command_steps(
-        "gate.layer2.command", gates.commands, title="Layer-2 gate", cwd=rel_dir,
-        timeout=gates.command_timeout, on_failure="abort",
-        why="The release must load and boot before it may go live.", source="SOLL 9",
+        "gate.layer2.command",
+        gates.commands,
+        title="Layer-2 gate",
+        cwd=rel_dir,
+        timeout=gates.command_timeout,
+        on_failure="abort",
+        why="The release must load and boot before it may go live.",
+        source="SOLL 9",
     )
     if uses_layer3(env_name, env):
         steps += _command_steps(
-            "gate.layer3.command", gates.production_commands, title="Layer-3 gate", cwd=rel_dir,
-            timeout=gates.command_timeout, on_failure="abort",
-            why="Production also requires the configuration to cache.", source="SOLL 20",
+            "gate.layer3.command",
+            gates.production_commands,
+            title="Layer-3 gate",
+            cwd=rel_dir,
+            timeout=gates.command_timeout,
+            on_failure="abort",
+            why="Production also requires the configuration to cache.",
+            source="SOLL 20",
         )
     steps += _command_steps(
-        "migrate", deploy.migrate, title="Migrations", cwd=rel_dir,
-        timeout=deploy.command_timeout, on_failure="abort",
+        "migrate",
+        deploy.migrate,
+        title="Migrations",
+        cwd=rel_dir,
+        timeout=deploy.command_timeout,
+        on_failure="abort",
         why="Schema first, after the gates and the backup; a failure stops before the switch.",
-        source="SOLL 10", expected=10,
+        source="SOLL 10",
+        expected=10,
     )
     steps += _command_steps(
-        "cache.before", deploy.cache_before, title="Cache (before switch)", cwd=rel_dir,
-        timeout=deploy.command_timeout, on_failure="warn",
-        why="Stale cached config or routes must not go live with the new code.", source="SOLL 11",
+        "cache.before",
+        deploy.cache_before,
+        title="Cache (before switch)",
+        cwd=rel_dir,
+        timeout=deploy.command_timeout,
+        on_failure="warn",
+        why="Stale cached config or routes must not go live with the new code.",
+        source="SOLL 11",
     )
     steps.append(
         Step(
@@ -290,16 +310,26 @@ def deploy_steps(
         )
     )
     steps += _command_steps(
-        "cache.after", deploy.cache_after, title="Cache (after switch)", cwd=rel_dir,
-        timeout=deploy.command_timeout, on_failure="warn",
+        "cache.after",
+        deploy.cache_after,
+        title="Cache (after switch)",
+        cwd=rel_dir,
+        timeout=deploy.command_timeout,
+        on_failure="warn",
         why="Caches built from the old release are cleared once the new one is live.",
-        source="SOLL 13", phase="post_switch",
+        source="SOLL 13",
+        phase="post_switch",
     )
     steps += _command_steps(
-        "reload", reload_cmds, title="Reload", cwd=env.deploy_path,
-        timeout=deploy.command_timeout, on_failure=reload_policy,
+        "reload",
+        reload_cmds,
+        title="Reload",
+        cwd=env.deploy_path,
+        timeout=deploy.command_timeout,
+        on_failure=reload_policy,
         why="OPcache and PHP's realpath cache keep serving the old release until a reload.",
-        source="SOLL 14", phase="post_switch",
+        source="SOLL 14",
+        phase="post_switch",
     )
     steps += _verify_steps(env, release, "", "rollback")
     if env.assets.manifest or env.assets.extra:
@@ -311,7 +341,8 @@ def deploy_steps(
                 action="assets.check",
                 args={
                     "manifest_url": resolve_url(env.url, env.assets.manifest)
-                    if env.assets.manifest else None,
+                    if env.assets.manifest
+                    else None,
                     "base_url": resolve_url(env.url, env.assets.base),
                     "extra_urls": [resolve_url(env.url, p) for p in env.assets.extra],
                     "timeout": env.assets.timeout,
@@ -374,9 +405,14 @@ def rollback_steps(
         )
     ]
     steps += _command_steps(
-        "rollback.reload", reload_cmds, title="Reload", cwd=env.deploy_path,
-        timeout=config.deploy.command_timeout, on_failure="abort",
-        why="The restored release must be the one PHP serves.", source="SOLL 24",
+        "rollback.reload",
+        reload_cmds,
+        title="Reload",
+        cwd=env.deploy_path,
+        timeout=config.deploy.command_timeout,
+        on_failure="abort",
+        why="The restored release must be the one PHP serves.",
+        source="SOLL 24",
         phase="post_switch",
     )
     steps += _verify_steps(env, restore, "rollback.", "abort")
@@ -416,9 +452,14 @@ def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
         )
     ]
     steps += _command_steps(
-        "reload", reload_cmds, title="Reload", cwd=env.deploy_path,
-        timeout=config.deploy.command_timeout, on_failure="rollback",
-        why="The restored release must be the one PHP serves.", source="SOLL 24",
+        "reload",
+        reload_cmds,
+        title="Reload",
+        cwd=env.deploy_path,
+        timeout=config.deploy.command_timeout,
+        on_failure="rollback",
+        why="The restored release must be the one PHP serves.",
+        source="SOLL 24",
         phase="post_switch",
     )
     return steps + _verify_steps(env, restore, "", "rollback")

@@ -27,9 +27,7 @@ def select_for_removal(
     return sorted(r for r in named if r not in keepers)
 
 
-def previous_good(
-    releases: list[str], marks: dict[str, str], current: str | None
-) -> str | None:
+def previous_good(releases: list[str], marks: dict[str, str], current: str | None) -> str | None:
     """The newest release marked good that is not current (a manual rollback's default)."""
     for release in sorted(releases, reverse=True):
         if release != current and marks.get(release) == "good":

@@ -85,7 +85,11 @@ def apply_plan(
     run = new_run_id()
     redactor = redactor_for(plan)
     held = lock.acquire(
-        target.transport, target.layout, plan.environment, run, plan.release,
+        target.transport,
+        target.layout,
+        plan.environment,
+        run,
+        plan.release,
         target.env.lock_stale_after,
     )
     result: RunResult | None = None
@@ -103,7 +107,11 @@ def apply_plan(
             recorder.record("approval.refused", plan=plan.id, by=actor(), reason=exc.message)
             raise
         recorder.record(
-            "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(),
+            "plan.approved",
+            plan=plan.id,
+            kind=plan.kind,
+            phrase=plan.approval_phrase,
+            by=actor(),
             release=plan.release,
         )
         executor = Executor(

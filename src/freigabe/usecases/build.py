@@ -77,8 +77,9 @@ def build(
             if on_command:
                 on_command(argv)
             result = runner.run(argv, cwd=str(source), timeout=cfg.command_timeout, on_line=on_line)
-            commands.append({"phase": phase, "argv": argv, "exit": result.returncode,
-                             "seconds": round(result.seconds, 2)})
+            commands.append(
+                {"phase": phase, "argv": argv, "exit": result.returncode, "seconds": round(result.seconds, 2)}
+            )
             if not result.ok:
                 raise StepFailed(
                     f"{phase} command `{' '.join(argv)}` failed (exit {result.returncode}: "
@@ -89,8 +90,9 @@ def build(
     if out_dir.is_relative_to(source):
         exclude.append(str(out_dir.relative_to(source)))
     members = list_members(source, exclude)
-    gates = layer1_gates(members, list(loaded.config.gates.required_files),
-                         list(loaded.config.gates.required_dirs))
+    gates = layer1_gates(
+        members, list(loaded.config.gates.required_files), list(loaded.config.gates.required_dirs)
+    )
     warnings = []
     head = _git(source, "rev-parse", "HEAD")
     mtime: int | None = None
@@ -100,8 +102,10 @@ def build(
         sha = head
         if _git(source, "status", "--porcelain", "--untracked-files=no"):
             sha = f"{head[:32]}dirty"
-            warnings.append("the git tree has uncommitted changes: the bundle is named "
-                            f"{sha} so it is never mistaken for commit {head[:12]}")
+            warnings.append(
+                "the git tree has uncommitted changes: the bundle is named "
+                f"{sha} so it is never mistaken for commit {head[:12]}"
+            )
         if mtime is None:
             stamp = _git(source, "log", "-1", "--format=%ct")
             mtime = int(stamp) if stamp and stamp.isdigit() else None

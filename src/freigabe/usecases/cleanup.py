@@ -16,8 +16,7 @@ def cleanup(loaded: LoadedConfig, env_name: str, dry_run: bool = False) -> list[
     target = open_target(loaded, env_name)
     run = new_run_id()
     try:
-        held = lock.acquire(target.transport, target.layout, env_name, run, None,
-                            target.env.lock_stale_after)
+        held = lock.acquire(target.transport, target.layout, env_name, run, None, target.env.lock_stale_after)
         try:
             releases = list_releases(target)
             current = target.current()

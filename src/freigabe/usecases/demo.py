@@ -20,12 +20,13 @@ from rich.rule import Rule
 from rich.table import Table
 
 from freigabe import render
+from freigabe.adapters.bundle import list_members
 from freigabe.adapters.webserver import ReleaseServer
-from freigabe.config import load_config
+from freigabe.config import LoadedConfig, load_config
 from freigabe.errors import LedgerError, RolledBack, UsageError
 from freigabe.usecases import demo_app
 from freigabe.usecases.apply import apply_plan, prepare_bundle
-from freigabe.usecases.build import build
+from freigabe.usecases.build import build, content_id
 from freigabe.usecases.ledger_check import verify
 from freigabe.usecases.planning import make_deploy_plan, save_plan
 from freigabe.usecases.promote import plan_promotion
@@ -40,6 +41,12 @@ def _prepare_dir(directory: Path | None) -> Path:
         raise UsageError(f"{directory} is not empty; give --dir a new or empty folder")
     directory.mkdir(parents=True, exist_ok=True)
     return directory.resolve()
+
+
+def _content_sha(loaded: LoadedConfig) -> str:
+    """The demo's app is no git checkout (and may sit inside one): name bundles by content."""
+    source = loaded.root / loaded.config.build.source
+    return content_id(source, list_members(source, list(loaded.config.build.exclude)))
 
 
 def _served(url: str) -> str:
@@ -67,32 +74,42 @@ def run_demo(directory: Path | None, console: Console) -> None:
         loaded = load_config(root / "freigabe.toml")
         reporter = render.ConsoleReporter(console, show_output=False)
         console.print(f"[bold]freigabe demo[/] in {root}")
-        console.print(f"staging at {servers['staging'].url}, production at {servers['production'].url}"
-                      " (loopback web servers resolving current per request)\n")
+        console.print(
+            f"staging at {servers['staging'].url}, production at {servers['production'].url}"
+            " (loopback web servers resolving current per request)\n"
+        )
 
         def announce(title: str) -> None:
             console.print(Rule(title))
 
+        shown = [False]
+
         def approve_and_deploy(env: str, bundle: Path | None, promoted: bool = False) -> None:
             if promoted:
                 plan, stable = plan_promotion(loaded, env)
-                console.print(f"{stable.source} has served {stable.release} verified for "
-                              f"{stable.seconds:.1f} s (needed {STABLE_FOR:g} s); health is green now")
+                console.print(
+                    f"{stable.source} has served {stable.release} verified for "
+                    f"{stable.seconds:.1f} s (needed {STABLE_FOR:g} s); health is green now"
+                )
             else:
                 assert bundle is not None
                 plan, _ = make_deploy_plan(loaded, env, bundle)
             save_plan(loaded, plan)
-            render.print_plan(console, plan)
+            render.print_plan(console, plan, compact=shown[0])
+            shown[0] = True
             console.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}:")
             console.print(f"> {plan.approval_phrase}   [dim](typed by the demo)[/]")
-            result = apply_plan(loaded, prepare_bundle(plan, None), phrase=plan.approval_phrase,
-                                reporter=reporter)
-            console.print(f"[bold green]✔ {env} serves {result.release}[/] "
-                          f"(the server answers {_served(servers[env].url)})\n")
+            result = apply_plan(
+                loaded, prepare_bundle(plan, None), phrase=plan.approval_phrase, reporter=reporter
+            )
+            console.print(
+                f"[bold green]✔ {env} serves {result.release}[/] "
+                f"(the server answers {_served(servers[env].url)})\n"
+            )
 
         announce("1. build v1")
         demo_app.write_app(app, "v1", healthy=True)
-        v1 = build(loaded, sha="v1" + "0" * 38).bundle
+        v1 = build(loaded, sha=_content_sha(loaded)).bundle
         console.print(f"{v1.name}  sha256 {v1.sha256[:16]}…  ({v1.files} files)")
 
         announce("2. plan → approval → staging deploy")
@@ -100,7 +117,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
 
         announce("3. build v2 (its health endpoint reports a failing database)")
         demo_app.write_app(app, "v2", healthy=False)
-        v2 = build(loaded, sha="v2" + "0" * 38).bundle
+        v2 = build(loaded, sha=_content_sha(loaded)).bundle
         console.print(f"{v2.name}  sha256 {v2.sha256[:16]}…")
 
         announce("4. staging deploy of v2 → health fails → automatic rollback")
@@ -120,16 +137,20 @@ def run_demo(directory: Path | None, console: Console) -> None:
             check = verify(loaded, name)
             if not check.ok:
                 raise LedgerError(f"demo ledger of {name} does not verify: {check.problems[0]}")
-            console.print(f"[green]✔[/] {name}: {check.target_entries} entries, hash chain intact, "
-                          "local copy agrees")
+            console.print(
+                f"[green]✔[/] {name}: {check.target_entries} entries, hash chain intact, local copy agrees"
+            )
 
         summary = Table(title="freigabe demo — summary")
         summary.add_column("environment")
         summary.add_column("serves")
         summary.add_column("ledger")
         for name, server in servers.items():
-            summary.add_row(name, _served(server.url), str(Path(loaded.config.environment(name)
-                                                                  .deploy_path) / ".freigabe/ledger.jsonl"))
+            summary.add_row(
+                name,
+                _served(server.url),
+                str(Path(loaded.config.environment(name).deploy_path) / ".freigabe/ledger.jsonl"),
+            )
         console.print(summary)
         console.print(f"evidence of every run: {root / '.freigabe' / 'runs'}/<run>/evidence.md")
         console.print(f"done in {time.monotonic() - started:.1f} s")

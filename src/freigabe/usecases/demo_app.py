@@ -95,9 +95,9 @@ def write_app(app: Path, version: str, healthy: bool) -> None:
     (app / "public" / "index.html").write_text(
         f"<!doctype html><title>demo-shop</title><h1>demo-shop {version}</h1>\n"
     )
-    status = {"status": "ok", "database": "ok"} if healthy else {
-        "status": "failing", "database": "unreachable"
-    }
+    status = (
+        {"status": "ok", "database": "ok"} if healthy else {"status": "failing", "database": "unreachable"}
+    )
     (app / "public" / "health.json").write_text(json.dumps({**status, "version": version}))
     (app / "resources" / "app.js").write_text(f"console.log('demo-shop {version}');\n")
     (app / "resources" / "app.css").write_text(f"h1::after {{ content: ' {version}'; }}\n")
@@ -144,7 +144,8 @@ db_dump = [{py}, "-c", {json.dumps(DUMP_PY)}, "{servers / name}"]
 keep = 3
 {extra}'''
 
-    return f'''# The freigabe demo: a sample app deployed to two local targets.
+    return (
+        f"""# The freigabe demo: a sample app deployed to two local targets.
 preset = "generic"
 
 [project]
@@ -171,16 +172,17 @@ migrate = [{manage}, "migrate"]]
 cache_before = [{manage}, "cache:clear"]]
 cache_after = [{manage}, "cache:clear"]]
 revision_file = "public/REVISION"
-''' + environment("staging", "") + environment(
-        "production",
-        f'\n[environments.production.promotion]\nrequires_stable_in = "staging"\n'
-        f'stable_for = "{stable_for}"\n',
+"""
+        + environment("staging", "")
+        + environment(
+            "production",
+            f'\n[environments.production.promotion]\nrequires_stable_in = "staging"\n'
+            f'stable_for = "{stable_for}"\n',
+        )
     )
 
 
 def write_shared(deploy_path: Path, token: str) -> None:
     shared = deploy_path / "shared"
     (shared / "storage").mkdir(parents=True, exist_ok=True)
-    (shared / ".env").write_text(
-        f"APP_NAME=demo-shop\nHEALTHCHECK_TOKEN={token}\n"
-    )
+    (shared / ".env").write_text(f"APP_NAME=demo-shop\nHEALTHCHECK_TOKEN={token}\n")

@@ -10,7 +10,6 @@ from freigabe.config import LoadedConfig
 from freigabe.core import ledger
 from freigabe.errors import UsageError
 
-
 HEALTH_STEPS = ("health.", "rollback.health.", "readiness", "rollback.readiness", "assets.check")
 
 
@@ -61,9 +60,7 @@ def summarize(run: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         "steps": steps,
         "health": health,
         "rollback": rollback,
-        "ledger_entries": [
-            {"seq": e["seq"], "event": e["event"], "hash": e["hash"]} for e in mine
-        ],
+        "ledger_entries": [{"seq": e["seq"], "event": e["event"], "hash": e["hash"]} for e in mine],
     }
 
 
@@ -90,8 +87,11 @@ def to_markdown(ev: dict[str, Any]) -> str:
     if ev.get("rollback"):
         rb = ev["rollback"]
         lines += ["", f"Rollback: **{rb['status']}** (restored: {rb.get('restored', '—')})"]
-    lines += ["", f"Ledger entries: {len(ev['ledger_entries'])}, last hash "
-              f"`{ev['ledger_entries'][-1]['hash']}`", ""]
+    lines += [
+        "",
+        f"Ledger entries: {len(ev['ledger_entries'])}, last hash `{ev['ledger_entries'][-1]['hash']}`",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -112,5 +112,7 @@ def find_run(loaded: LoadedConfig, run: str) -> tuple[str, list[dict[str, Any]]]
         entries, _ = ledger.parse_lines(path.read_text(encoding="utf-8"))
         if any(e.get("run") == run for e in entries):
             return path.stem, entries
-    raise UsageError(f"run {run} is in no local ledger copy under {folder}; check the run id "
-                     "(`freigabe status ENV` lists recent runs)")
+    raise UsageError(
+        f"run {run} is in no local ledger copy under {folder}; check the run id "
+        "(`freigabe status ENV` lists recent runs)"
+    )

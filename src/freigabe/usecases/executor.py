@@ -143,8 +143,9 @@ class Executor:
         for index, step in enumerate(plan.steps, start=1):
             outcome = self._run(step, index, total)
             self.result.steps.append((step, outcome))
+            if step.action == "switch" and outcome.details.get("after") is not None:
+                switched = True  # the link was replaced, even if it then read back wrong
             if outcome.ok:
-                switched = switched or step.action == "switch"
                 continue
             if step.on_failure == "warn":
                 outcome.status = "warned"
@@ -155,8 +156,11 @@ class Executor:
             self._abort(step, outcome)
         self.result.outcome = "deployed"
         self.recorder.record(
-            "run.finished", outcome="deployed", release=plan.release,
-            current_after=self._current(), warnings=self.result.warnings,
+            "run.finished",
+            outcome="deployed",
+            release=plan.release,
+            current_after=self._current(),
+            warnings=self.result.warnings,
         )
         return self.result
 
@@ -196,7 +200,10 @@ class Executor:
             self._write_mark(plan.release, "bad", f"aborted at {step.id}: {outcome.summary}")
         self.result.outcome = "aborted"
         self.recorder.record(
-            "run.finished", outcome="aborted", failed_step=step.id, reason=outcome.summary,
+            "run.finished",
+            outcome="aborted",
+            failed_step=step.id,
+            reason=outcome.summary,
             current_after=left,
         )
         live = f"current still points at {left}" if left else "no release was live"
@@ -204,8 +211,10 @@ class Executor:
             f"{plan.kind} to {plan.environment} stopped at {step.id} ({outcome.summary}); "
             f"nothing live was changed: {live}"
         )
-        error_type = type(outcome.error) if outcome.error else _ERROR_FOR_ACTION.get(
-            step.action, GateFailed if step.id.startswith("gate.") else StepFailed
+        error_type = (
+            type(outcome.error)
+            if outcome.error
+            else _ERROR_FOR_ACTION.get(step.action, GateFailed if step.id.startswith("gate.") else StepFailed)
         )
         if error_type is RolledBack or issubclass(error_type, RollbackFailed):
             error_type = StepFailed
@@ -233,8 +242,11 @@ class Executor:
             if not routcome.ok and rstep.on_failure != "warn":
                 self.result.outcome = "rollback_failed"
                 self.recorder.record(
-                    "rollback.failed", reason=reason, failed_step=rstep.id,
-                    detail=routcome.summary, current_after=self._current(),
+                    "rollback.failed",
+                    reason=reason,
+                    failed_step=rstep.id,
+                    detail=routcome.summary,
+                    current_after=self._current(),
                 )
                 self.recorder.record("run.finished", outcome="rollback_failed", reason=reason)
                 raise RollbackFailed(
@@ -243,8 +255,11 @@ class Executor:
                 )
         self.result.outcome = "rolled_back"
         self.recorder.record(
-            "rollback.verified", restored=restore, failed_release=plan.release,
-            current_after=self._current(), reason=reason,
+            "rollback.verified",
+            restored=restore,
+            failed_release=plan.release,
+            current_after=self._current(),
+            reason=reason,
         )
         self.recorder.record("run.finished", outcome="rolled_back", reason=reason)
         raise RolledBack(
@@ -259,8 +274,7 @@ class Executor:
 
     def _write_mark(self, release: str, mark: str, reason: str) -> None:
         self.t.mkdir(self.layout.marks)
-        data = {"release": release, "mark": mark, "reason": reason, "run": self.recorder.run,
-                "ts": utc_now()}
+        data = {"release": release, "mark": mark, "reason": reason, "run": self.recorder.run, "ts": utc_now()}
         self.t.write(self.layout.mark(release), json.dumps(self.redactor.data(data)).encode())
 
     def _log(self, step: Step) -> Path:
@@ -291,13 +305,15 @@ class Executor:
             response = httpx.get(url, timeout=10.0, follow_redirects=False)
         except httpx.HTTPError as exc:
             return Outcome(
-                False, f"{url} does not answer ({type(exc).__name__}); start the web server or "
-                "fix `url` in freigabe.toml"
+                False,
+                f"{url} does not answer ({type(exc).__name__}); start the web server or "
+                "fix `url` in freigabe.toml",
             )
         status = response.status_code
         if status >= 500 and step.args.get("had_release"):
-            return Outcome(False, f"{url} answers HTTP {status}: the live site is already failing",
-                           {"status": status})
+            return Outcome(
+                False, f"{url} answers HTTP {status}: the live site is already failing", {"status": status}
+            )
         return Outcome(True, f"HTTP {status}", {"status": status})
 
     def _do_backup_create(self, step: Step) -> Outcome:
@@ -306,8 +322,17 @@ class Executor:
         self.t.mkdir(folder)
         log = self._log(step)
         archive = f"{folder}/app.tar.gz"
-        argv = ["tar", "-czf", archive, "--ignore-failed-read", "--warning=no-file-changed",
-                *(f"--exclude={pattern}" for pattern in args["exclude"]), "-C", args["root"], "."]
+        argv = [
+            "tar",
+            "-czf",
+            archive,
+            "--ignore-failed-read",
+            "--warning=no-file-changed",
+            *(f"--exclude={pattern}" for pattern in args["exclude"]),
+            "-C",
+            args["root"],
+            ".",
+        ]
         result = self.t.run(argv, timeout=args["timeout"])
         log.write_text(self.redactor.text(result.output), encoding="utf-8")
         if result.returncode not in (0, 1):  # tar: 1 = some files changed while read
@@ -325,12 +350,11 @@ class Executor:
                 )
             files.append("db.sql")
         sums = {name: self.t.sha256(f"{folder}/{name}") for name in files}
-        self.t.write(
-            f"{folder}/SHA256SUMS", "".join(f"{d}  {n}\n" for n, d in sums.items()).encode()
-        )
+        self.t.write(f"{folder}/SHA256SUMS", "".join(f"{d}  {n}\n" for n, d in sums.items()).encode())
         removed = self._prune_backups(posixpath.dirname(folder), int(args["keep"]))
-        return Outcome(True, f"{folder} ({', '.join(files)})",
-                       {"dir": folder, "sha256": sums, "pruned": removed})
+        return Outcome(
+            True, f"{folder} ({', '.join(files)})", {"dir": folder, "sha256": sums, "pruned": removed}
+        )
 
     def _prune_backups(self, parent: str, keep: int) -> list[str]:
         stamps = sorted((n for n in self.t.listdir(parent) if n[:8].isdigit()), reverse=True)
@@ -365,9 +389,7 @@ class Executor:
             raise BundleError("the bundle was not checked before extraction; this is a bug")
         self.t.remove_tree(partial)
         self.t.mkdir(partial)
-        result = self.t.run(
-            ["tar", "-xzf", args["bundle"], "-C", partial, "--no-same-owner"], timeout=3600
-        )
+        result = self.t.run(["tar", "-xzf", args["bundle"], "-C", partial, "--no-same-owner"], timeout=3600)
         self._log(step).write_text(self.redactor.text(result.output), encoding="utf-8")
         if not result.ok:
             self.t.remove_tree(partial)
@@ -385,7 +407,8 @@ class Executor:
         self.t.write(args["manifest"], json.dumps(manifest, indent=0).encode())
         self.t.rename(partial, release_dir)
         return Outcome(
-            True, f"{len(self.scan.files)} files, {self.scan.total_size // 1024} KiB",
+            True,
+            f"{len(self.scan.files)} files, {self.scan.total_size // 1024} KiB",
             {"files": len(self.scan.files), "bytes": self.scan.total_size, "manifest": args["manifest"]},
         )
 
@@ -423,8 +446,9 @@ class Executor:
 
     def _do_gate_files(self, step: Step) -> Outcome:
         root = step.args["root"]
-        missing = [f for f in step.args["files"] if not self.t.exists(f"{root}/{f}")
-                   or self.t.is_dir(f"{root}/{f}")]
+        missing = [
+            f for f in step.args["files"] if not self.t.exists(f"{root}/{f}") or self.t.is_dir(f"{root}/{f}")
+        ]
         missing += [f"{d}/" for d in step.args["dirs"] if not self.t.is_dir(f"{root}/{d}")]
         checks = len(step.args["files"]) + len(step.args["dirs"])
         if missing:
@@ -453,8 +477,7 @@ class Executor:
                 },
                 on_line=sink,
             )
-        details = {"exit": result.returncode, "tail": self.redactor.text(result.tail(5)),
-                   "log": str(log)}
+        details = {"exit": result.returncode, "tail": self.redactor.text(result.tail(5)), "log": str(log)}
         if result.ok:
             return Outcome(True, f"exit 0 in {result.seconds:.1f} s", details)
         last = self.redactor.text(result.tail(1)) or "no output"
@@ -469,7 +492,9 @@ class Executor:
         self.t.replace_symlink(target, link)
         after = self.t.readlink(link)
         if after != target:
-            return Outcome(False, f"current points at {after}, expected {target}")
+            return Outcome(
+                False, f"current points at {after}, expected {target}", {"before": before, "after": after}
+            )
         self.recorder.record("switch", before=before, after=after, release=step.args["release"])
         return Outcome(True, f"{before or '(none)'} → {after}", {"before": before, "after": after})
 
@@ -489,22 +514,24 @@ class Executor:
             seen, detail = health.probe_release(probe, timeout=min(5.0, float(args["timeout"])))
             if seen == want:
                 waited = time.monotonic() - started
-                return Outcome(True, f"{want} answers after {waited:.2f} s",
-                               {"seconds_to_ready": round(waited, 3), "polls": polls})
+                return Outcome(
+                    True,
+                    f"{want} answers after {waited:.2f} s",
+                    {"seconds_to_ready": round(waited, 3), "polls": polls},
+                )
             if time.monotonic() >= deadline:
                 break
             self.sleep(float(args["interval"]))
         answered = f"{seen} answered" if seen else f"the probe got {detail}"
         return Outcome(
-            False, f"{want} was not answering after {args['timeout']:g} s ({answered} at "
-            f"{probe['url']})", {"last_seen": seen, "polls": polls},
+            False,
+            f"{want} was not answering after {args['timeout']:g} s ({answered} at {probe['url']})",
+            {"last_seen": seen, "polls": polls},
         )
 
     def _do_health_check(self, step: Step) -> Outcome:
         def show(attempt: health.Attempt) -> None:
-            self.reporter.output(
-                step, f"attempt {attempt.number}/{step.args['attempts']}: {attempt.reason}"
-            )
+            self.reporter.output(step, f"attempt {attempt.number}/{step.args['attempts']}: {attempt.reason}")
 
         result = health.run_health_check(step.args, sleep=self.sleep, on_attempt=show)
         details = result.to_json()

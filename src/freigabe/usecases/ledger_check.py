@@ -26,8 +26,11 @@ def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
     check = LedgerCheck(env_name)
     target = open_target(loaded, env_name)
     try:
-        raw = (target.transport.read(target.layout.ledger).decode("utf-8", "replace")
-               if target.transport.exists(target.layout.ledger) else "")
+        raw = (
+            target.transport.read(target.layout.ledger).decode("utf-8", "replace")
+            if target.transport.exists(target.layout.ledger)
+            else ""
+        )
     finally:
         target.close()
     remote, parse_problems = ledger.parse_lines(raw)

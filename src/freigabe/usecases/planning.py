@@ -84,12 +84,16 @@ def _warnings(loaded: LoadedConfig, env_name: str, plan_steps: list[Step], curre
     if current is None:
         notes.append("first deploy here: there is no earlier release to roll back to")
     if not env.health:
-        notes.append("no health checks configured: a broken release would only be caught by "
-                     "the release probe")
+        notes.append(
+            "no health checks configured: a broken release would only be caught by the release probe"
+        )
     if env.readiness.probe is None:
         notes.append("no release probe: health cannot prove that the new release is the one answering")
-    notes += [f"{name} is not set in this shell; the deploy will refuse to start without it"
-              for name in secret_env_names(plan_steps) if not os.environ.get(name)]
+    notes += [
+        f"{name} is not set in this shell; the deploy will refuse to start without it"
+        for name in secret_env_names(plan_steps)
+        if not os.environ.get(name)
+    ]
     return notes
 
 
@@ -108,8 +112,13 @@ def make_deploy_plan(
     when = now or datetime.now(UTC)
     release = release_name(when, info.sha)
     bundle = BundleRef(
-        name=info.name, sha256=info.sha256, size=info.size, path=str(bundle_path.resolve()),
-        sha=info.sha, files=len(scan.files), unpacked_size=scan.total_size,
+        name=info.name,
+        sha256=info.sha256,
+        size=info.size,
+        path=str(bundle_path.resolve()),
+        sha=info.sha,
+        files=len(scan.files),
+        unpacked_size=scan.total_size,
     )
     steps = pipeline.deploy_steps(
         loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current
@@ -122,8 +131,7 @@ def make_deploy_plan(
         release=release,
         previous_release=current,
         bundle=bundle,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256,
-                          current_release=current),
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
         approval_phrase=approval_phrase(env_name, target.env),
         steps=steps,
         rollback_steps=pipeline.rollback_steps(loaded.config, env_name, release, current),
@@ -137,9 +145,7 @@ def rollback_phrase(env_name: str, env: EnvironmentConfig) -> str:
     return FIX_PHRASE if pipeline.uses_layer3(env_name, env) else approval_phrase(env_name, env)
 
 
-def make_rollback_plan(
-    loaded: LoadedConfig, env_name: str, restore: str, current: str | None
-) -> Plan:
+def make_rollback_plan(loaded: LoadedConfig, env_name: str, restore: str, current: str | None) -> Plan:
     """A manual rollback is a deploy of an existing release: switch, reload, verify; if the
     restored release does not answer healthy, switch back to what was live."""
     env = loaded.config.environment(env_name)
@@ -191,7 +197,9 @@ def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
 # ---------------------------------------------------------------- checks
 
 
-def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> list[str]:
+def stale_reasons(
+    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None
+) -> list[str]:
     reasons = []
     if loaded.digest != plan.inputs.config_digest:
         reasons.append("freigabe.toml changed since the plan was made")
@@ -223,8 +231,9 @@ class Aborted(ApprovalError):
 def check_phrase(plan: Plan, phrase: str) -> None:
     given = " ".join(phrase.split())
     if given.upper() == ABORT_PHRASE:
-        raise Aborted(f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and "
-                      "nothing was changed")
+        raise Aborted(
+            f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and nothing was changed"
+        )
     if given == plan.approval_phrase:
         return
     known = {*DEFAULT_PHRASES.values(), FIX_PHRASE}

@@ -63,8 +63,10 @@ def bundle_of(entries: list[dict[str, Any]], release: str) -> dict[str, Any] | N
 def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = None) -> Stability:
     env = loaded.config.environment(env_name)
     if env.promotion is None:
-        raise UsageError(f"environment {env_name} has no [environments.{env_name}.promotion] rule; "
-                         "add requires_stable_in and stable_for, or use `freigabe deploy`")
+        raise UsageError(
+            f"environment {env_name} has no [environments.{env_name}.promotion] rule; "
+            "add requires_stable_in and stable_for, or use `freigabe deploy`"
+        )
     source_name = env.promotion.requires_stable_in
     source = open_target(loaded, source_name)
     try:
@@ -80,8 +82,10 @@ def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = Non
     since = live_since(entries, current)
     bundle = bundle_of(entries, current)
     if since is None or bundle is None:
-        raise ApprovalError(f"NO-GO: the ledger of {source_name} does not show {current} going live "
-                            "verified through freigabe; deploy it there with freigabe first")
+        raise ApprovalError(
+            f"NO-GO: the ledger of {source_name} does not show {current} going live "
+            "verified through freigabe; deploy it there with freigabe first"
+        )
     age = (now or time.time()) - _parse_ts(since)
     need = env.promotion.stable_for
     if age < need:
@@ -93,23 +97,29 @@ def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = Non
     for check in source_env.health:
         result = run_health_check(health_step_args(source_env, check))
         if not result.ok:
-            raise ApprovalError(f"NO-GO: {source_name} is unhealthy right now ({check.name}: "
-                                f"{result.reason}); production stays as it is")
+            raise ApprovalError(
+                f"NO-GO: {source_name} is unhealthy right now ({check.name}: "
+                f"{result.reason}); production stays as it is"
+            )
     return Stability(source_name, current, since, age, bundle)
 
 
 def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:
-    path = (loaded.root / loaded.config.build.output_dir / bundle["name"]).resolve()
+    path: Path = (loaded.root / loaded.config.build.output_dir / str(bundle["name"])).resolve()
     if not path.is_file():
-        raise BundleError(f"bundle {bundle['name']} (live on the source environment) is not in "
-                          f"{path.parent}; copy it there to promote the exact bytes")
+        raise BundleError(
+            f"bundle {bundle['name']} (live on the source environment) is not in "
+            f"{path.parent}; copy it there to promote the exact bytes"
+        )
     if file_sha256(path) != bundle["sha256"]:
-        raise BundleError(f"{path} does not have the SHA-256 of the bundle live on the source "
-                          "environment; promotion needs the exact same bytes")
+        raise BundleError(
+            f"{path} does not have the SHA-256 of the bundle live on the source "
+            "environment; promotion needs the exact same bytes"
+        )
     return path
 
 
 def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Plan, Stability]:
     stable = check_stability(loaded, env_name)
-    plan, _ = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle))
-    return plan, stable
+    made, _ = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle))
+    return made, stable

@@ -46,16 +46,24 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 5) -> Status:
         result = Status(env_name, target.env.deploy_path, current)
         for name in sorted(list_releases(target), reverse=True):
             mark = marks.get(name, {})
-            result.releases.append({
-                "release": name, "current": name == current,
-                "mark": mark.get("mark", "unmarked"), "reason": mark.get("reason", ""),
-            })
+            result.releases.append(
+                {
+                    "release": name,
+                    "current": name == current,
+                    "mark": mark.get("mark", "unmarked"),
+                    "reason": mark.get("reason", ""),
+                }
+            )
         held = lock.read_lock(target.transport, target.layout)
         if held:
-            result.lock = {**held.to_json(), "text": lock.describe(held),
-                           "stale": held.stale_reason(target.env.lock_stale_after)}
-        finished = [e for e in read_target_entries(target.transport, target.layout)
-                    if e["event"] == "run.finished"]
+            result.lock = {
+                **held.to_json(),
+                "text": lock.describe(held),
+                "stale": held.stale_reason(target.env.lock_stale_after),
+            }
+        finished = [
+            e for e in read_target_entries(target.transport, target.layout) if e["event"] == "run.finished"
+        ]
         for entry in finished[-runs:][::-1]:
             result.runs.append({"run": entry["run"], "ts": entry["ts"], **entry["data"]})
         return result
@@ -73,8 +81,9 @@ def unlock(loaded: LoadedConfig, env_name: str) -> str | None:
         if held is None:
             return None
         target.transport.unlock(target.layout.lock)
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name,
-                            f"unlock-{held.run}", Redactor())
+        recorder = Recorder(
+            target.transport, target.layout, loaded.root, env_name, f"unlock-{held.run}", Redactor()
+        )
         recorder.record("lock.cleared", lock=held.to_json(), by=actor())
         return lock.describe(held)
     finally:

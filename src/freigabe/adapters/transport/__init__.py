@@ -14,6 +14,6 @@ def open_transport(target: str) -> Transport:
     if target.startswith("ssh://"):
         raise UsageError(
             f"target {target!r}: SSH targets are not supported in this version yet; "
-            "use target = \"local\" on the server itself"
+            'use target = "local" on the server itself'
         )
-    raise UsageError(f"target {target!r} is not understood; use \"local\" or \"ssh://user@host:port\"")
+    raise UsageError(f'target {target!r} is not understood; use "local" or "ssh://user@host:port"')

@@ -76,9 +76,7 @@ class LocalTransport:
         except FileNotFoundError:
             if sink:
                 sink.close()
-            return CommandResult(
-                list(argv), 127, f"{argv[0]}: command not found", time.monotonic() - started
-            )
+            return CommandResult(list(argv), 127, f"{argv[0]}: command not found", time.monotonic() - started)
         except OSError as exc:
             if sink:
                 sink.close()
@@ -111,9 +109,7 @@ class LocalTransport:
         output = "\n".join(lines)
         if timed_out:
             output += f"\n(timed out after {timeout:.0f} s and was stopped)"
-        return CommandResult(
-            list(argv), proc.returncode, output, time.monotonic() - started, timed_out
-        )
+        return CommandResult(list(argv), proc.returncode, output, time.monotonic() - started, timed_out)
 
     def put(self, local_path: str, path: str) -> None:
         tmp = f"{path}.part-{secrets.token_hex(4)}"

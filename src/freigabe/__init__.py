@@ -1,0 +1,3 @@
+"""freigabe: gated, zero-downtime release deployments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from freigabe.cli import main
+
+main()
