@@ -153,10 +153,20 @@ def deploy_steps(
         ),
         Step(
             id="url.check",
-            title=f"Environment URL answers: {env.url}",
+            title=f"Environment URL answers: {env.url}"
+            + (f"; the live release passes {len(env.health)} health checks" if previous_release else ""),
             action="url.check",
-            args={"url": env.url, "had_release": previous_release is not None},
-            why="A site that is already down cannot be verified after the switch.",
+            args={
+                "url": env.url,
+                "had_release": previous_release is not None,
+                # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
+                # so a wrong or missing token stops the deploy before anything changes.
+                "health": [health_step_args(env, check) for check in env.health]
+                if previous_release
+                else [],
+            },
+            why="A site already failing, or credentials the site refuses, would make the checks "
+            "after the switch fail and the rollback unverifiable.",
             source="SOLL 5",
             expected_seconds=2,
         ),

@@ -42,7 +42,10 @@ def migrate():
     for sql in sorted((HERE / "migrations").glob("*.sql")):
         if sql.name in done:
             continue
-        con.executescript(sql.read_text())
+        try:
+            con.executescript(sql.read_text())
+        except sqlite3.Error as exc:
+            sys.exit(f"migration {sql.name} failed: {exc}")
         con.execute("insert into migrations values (?)", (sql.name,))
         print(f"migrated {sql.name}")
     con.commit()

@@ -230,7 +230,9 @@ class Executor:
             self._write_mark(plan.release, "bad", reason)
             self.result.outcome = "rollback_failed"
             self.recorder.record("rollback.impossible", reason="no release was live before this deploy")
-            self.recorder.record("run.finished", outcome="rollback_failed", reason=reason)
+            self.recorder.record(
+                "run.finished", outcome="rollback_failed", reason=reason, current_after=self._current()
+            )
             raise RollbackFailed(
                 f"{reason}; there is no earlier release to roll back to (first deploy), so "
                 f"{plan.release} stays live and is marked bad — fix it and deploy again"
@@ -248,7 +250,9 @@ class Executor:
                     detail=routcome.summary,
                     current_after=self._current(),
                 )
-                self.recorder.record("run.finished", outcome="rollback_failed", reason=reason)
+                self.recorder.record(
+                    "run.finished", outcome="rollback_failed", reason=reason, current_after=self._current()
+                )
                 raise RollbackFailed(
                     f"{reason}; the rollback to {restore} failed at {rstep.id} "
                     f"({routcome.summary}) — the site needs attention now (current: {self._current()})"
@@ -261,7 +265,9 @@ class Executor:
             current_after=self._current(),
             reason=reason,
         )
-        self.recorder.record("run.finished", outcome="rolled_back", reason=reason)
+        self.recorder.record(
+            "run.finished", outcome="rolled_back", reason=reason, current_after=self._current()
+        )
         raise RolledBack(
             f"{plan.environment}: {reason}; rolled back to {restore}, which answers healthy "
             f"again (verified); {plan.release} is marked bad"
@@ -314,7 +320,19 @@ class Executor:
             return Outcome(
                 False, f"{url} answers HTTP {status}: the live site is already failing", {"status": status}
             )
-        return Outcome(True, f"HTTP {status}", {"status": status})
+        checks = []
+        for args in step.args.get("health", []):
+            result = health.run_health_check(args, sleep=self.sleep)
+            checks.append(result.to_json())
+            if not result.ok:
+                return Outcome(
+                    False,
+                    f"the live release fails health check {result.name} before the deploy "
+                    f"({result.reason}); fix the site or the credentials first",
+                    {"status": status, "health": checks},
+                )
+        passed = f", live release healthy ({len(checks)} checks)" if checks else ""
+        return Outcome(True, f"HTTP {status}{passed}", {"status": status, "health": checks})
 
     def _do_backup_create(self, step: Step) -> Outcome:
         args = step.args

@@ -1,0 +1,182 @@
+"""Fixtures: a project with the sample app, local targets, real HTTP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from freigabe.adapters.bundle import BundleInfo
+from freigabe.adapters.webserver import ReleaseHandler, ReleaseServer
+from freigabe.cli import app
+from freigabe.config import LoadedConfig, load_config
+from freigabe.usecases import demo_app
+from freigabe.usecases.build import build
+
+TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0-secret"
+
+
+class ScriptedHandler(ReleaseHandler):
+    """The demo server, plus per-release misbehaviour read from `public/_respond.json`:
+    `{"/health": {"status": 500}}` or `{"/health": {"delay": 3}}` — so a *release* decides
+    how it answers, as a real broken app would."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        current = self.server.deploy_path / "current"
+        script = current / "public" / "_respond.json"
+        path = self.path.split("?")[0]
+        if script.is_file():
+            rules = json.loads(script.read_text())
+            rule = rules.get(path)
+            if rule:
+                time.sleep(rule.get("delay", 0))
+                if "status" in rule:
+                    self._send(rule["status"], b"scripted\n", release=os.path.realpath(current))
+                    return
+        super().do_GET()
+
+
+class ScriptedServer(ReleaseServer):
+    def __init__(self, deploy_path: Path) -> None:
+        super().__init__(deploy_path, protected=("/health",))
+        self.RequestHandlerClass = ScriptedHandler
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """A finished command; `output` with Rich's line wrapping folded back into spaces."""
+
+    exit_code: int
+    raw: str
+
+    @property
+    def output(self) -> str:
+        return " ".join(self.raw.split(" ")).replace(" \n", " ").replace("\n", " ")
+
+
+@dataclass
+class Project:
+    root: Path
+    runner: CliRunner
+    servers: dict[str, ScriptedServer] = field(default_factory=dict)
+    builds: int = 0
+
+    @property
+    def app(self) -> Path:
+        return self.root / "app"
+
+    def loaded(self) -> LoadedConfig:
+        return load_config(self.root / "freigabe.toml")
+
+    def deploy_path(self, env: str = "staging") -> Path:
+        return self.root / "servers" / env
+
+    def write(self, version: str = "v1", healthy: bool = True, respond: dict[str, Any] | None = None,
+              drop: tuple[str, ...] = ()) -> None:
+        demo_app.write_app(self.app, version, healthy)
+        script = self.app / "public" / "_respond.json"
+        if respond:
+            script.write_text(json.dumps(respond))
+        elif script.exists():
+            script.unlink()
+        for rel in drop:
+            (self.app / rel).unlink()
+
+    def build(self, version: str = "v1", healthy: bool = True, **kw: Any) -> BundleInfo:
+        self.write(version, healthy, **kw)
+        self.builds += 1
+        return build(self.loaded(), sha=f"{self.builds:02d}{version}".ljust(40, "0")).bundle
+
+    def cli(self, *args: str, input: str | None = None) -> CliResult:
+        result = self.runner.invoke(app, [*args, "--config", str(self.root / "freigabe.toml")],
+                                    input=input, catch_exceptions=False)
+        return CliResult(result.exit_code, result.output)
+
+    def plan_id(self, env: str, bundle: Path) -> str:
+        result = self.cli("plan", env, "--bundle", str(bundle), "--json")
+        assert result.exit_code == 0, result.output
+        return str(json.loads(result.raw)["id"])
+
+    def deploy(self, env: str, bundle: Path, phrase: str | None = None) -> Any:
+        plan = self.plan_id(env, bundle)
+        phrase = phrase or {"staging": "STAGING-TEST FREIGEGEBEN",
+                            "production": "PROD-DEPLOY FREIGEGEBEN"}[env]
+        return self.cli("deploy", env, "--plan", plan, "--approve", phrase)
+
+    def current(self, env: str = "staging") -> str | None:
+        link = self.deploy_path(env) / "current"
+        return os.path.basename(os.readlink(link)) if link.is_symlink() else None
+
+    def served(self, env: str = "staging") -> str:
+        """What the web server actually answers: the release named in /REVISION."""
+        return httpx.get(f"{self.servers[env].url}/REVISION", timeout=5).text.strip()
+
+    def served_version(self, env: str = "staging") -> str:
+        return httpx.get(f"{self.servers[env].url}/index.html", timeout=5).text
+
+
+def _config(root: Path, urls: dict[str, str]) -> str:
+    text = demo_app.config_text(root, urls, "1s")
+    # Tests want quick failures: fewer health attempts, short timeouts.
+    return (text.replace('attempts = 3', 'attempts = 2')
+                .replace('interval = "0.3s"', 'interval = "0.1s"')
+                .replace('timeout = "2s"', 'timeout = "1s"')
+                .replace('timeout = "5s"', 'timeout = "2s"'))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    monkeypatch.setenv("HEALTHCHECK_TOKEN", TOKEN)
+    monkeypatch.setenv("FREIGABE_ACTOR", "tester")
+    root = tmp_path / "proj"
+    root.mkdir()
+    proj = Project(root, CliRunner())
+    for env in ("staging", "production"):
+        demo_app.write_shared(proj.deploy_path(env), TOKEN)
+        proj.servers[env] = ScriptedServer(proj.deploy_path(env))
+        proj.servers[env].start()
+    (root / "freigabe.toml").write_text(_config(root, {n: s.url for n, s in proj.servers.items()}))
+    try:
+        yield proj
+    finally:
+        for server in proj.servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def deployed(project: Project) -> Project:
+    """A project whose staging already serves a good v1 release."""
+    bundle = project.build("v1")
+    result = project.deploy("staging", bundle.path)
+    assert result.exit_code == 0, result.output
+    assert "v1" in project.served_version()
+    return project
+
+
+def tree_snapshot(path: Path) -> dict[str, str]:
+    """Every path under `path` with its link target or content digest."""
+    import hashlib
+
+    snap = {}
+    for item in sorted(path.rglob("*")):
+        rel = str(item.relative_to(path))
+        if item.is_symlink():
+            snap[rel] = "-> " + os.readlink(item)
+        elif item.is_file():
+            snap[rel] = hashlib.sha256(item.read_bytes()).hexdigest()
+        else:
+            snap[rel] = "dir"
+    return snap
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True)
