@@ -30,7 +30,7 @@ class ScriptedHandler(ReleaseHandler):
     `{"/health": {"status": 500}}` or `{"/health": {"delay": 3}}` — so a *release* decides
     how it answers, as a real broken app would."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         current = self.server.deploy_path / "current"
         script = current / "public" / "_respond.json"
         path = self.path.split("?")[0]
@@ -80,8 +80,13 @@ class Project:
     def deploy_path(self, env: str = "staging") -> Path:
         return self.root / "servers" / env
 
-    def write(self, version: str = "v1", healthy: bool = True, respond: dict[str, Any] | None = None,
-              drop: tuple[str, ...] = ()) -> None:
+    def write(
+        self,
+        version: str = "v1",
+        healthy: bool = True,
+        respond: dict[str, Any] | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> None:
         demo_app.write_app(self.app, version, healthy)
         script = self.app / "public" / "_respond.json"
         if respond:
@@ -97,8 +102,9 @@ class Project:
         return build(self.loaded(), sha=f"{self.builds:02d}{version}".ljust(40, "0")).bundle
 
     def cli(self, *args: str, input: str | None = None) -> CliResult:
-        result = self.runner.invoke(app, [*args, "--config", str(self.root / "freigabe.toml")],
-                                    input=input, catch_exceptions=False)
+        result = self.runner.invoke(
+            app, [*args, "--config", str(self.root / "freigabe.toml")], input=input, catch_exceptions=False
+        )
         return CliResult(result.exit_code, result.output)
 
     def plan_id(self, env: str, bundle: Path) -> str:
@@ -108,8 +114,9 @@ class Project:
 
     def deploy(self, env: str, bundle: Path, phrase: str | None = None) -> Any:
         plan = self.plan_id(env, bundle)
-        phrase = phrase or {"staging": "STAGING-TEST FREIGEGEBEN",
-                            "production": "PROD-DEPLOY FREIGEGEBEN"}[env]
+        phrase = (
+            phrase or {"staging": "STAGING-TEST FREIGEGEBEN", "production": "PROD-DEPLOY FREIGEGEBEN"}[env]
+        )
         return self.cli("deploy", env, "--plan", plan, "--approve", phrase)
 
     def current(self, env: str = "staging") -> str | None:
@@ -127,10 +134,12 @@ class Project:
 def _config(root: Path, urls: dict[str, str]) -> str:
     text = demo_app.config_text(root, urls, "1s")
     # Tests want quick failures: fewer health attempts, short timeouts.
-    return (text.replace('attempts = 3', 'attempts = 2')
-                .replace('interval = "0.3s"', 'interval = "0.1s"')
-                .replace('timeout = "2s"', 'timeout = "1s"')
-                .replace('timeout = "5s"', 'timeout = "2s"'))
+    return (
+        text.replace("attempts = 3", "attempts = 2")
+        .replace('interval = "0.3s"', 'interval = "0.1s"')
+        .replace('timeout = "2s"', 'timeout = "1s"')
+        .replace('timeout = "5s"', 'timeout = "2s"')
+    )
 
 
 @pytest.fixture

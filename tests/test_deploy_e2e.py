@@ -31,15 +31,20 @@ def test_good_deploy_serves_the_new_release(deployed: Project) -> None:
     # shared files are links into shared/, the release manifest and the mark are recorded
     release = deployed.deploy_path() / "releases" / deployed.current()  # type: ignore[operator]
     assert os.readlink(release / ".env") == str(deployed.deploy_path() / "shared" / ".env")
-    manifest = json.loads((deployed.deploy_path() / ".freigabe/manifests" / f"{deployed.current()}.json")
-                          .read_text())
+    manifest = json.loads(
+        (deployed.deploy_path() / ".freigabe/manifests" / f"{deployed.current()}.json").read_text()
+    )
     assert {f["path"] for f in manifest["files"]} >= {"manage.py", "public/index.html"}
     mark = json.loads((deployed.deploy_path() / ".freigabe/marks" / f"{deployed.current()}.json").read_text())
     assert mark["mark"] == "good"
     # the migration really ran against the shared SQLite database
     import sqlite3
-    rows = sqlite3.connect(deployed.deploy_path() / "shared/storage/database.sqlite").execute(
-        "select name from products").fetchall()
+
+    rows = (
+        sqlite3.connect(deployed.deploy_path() / "shared/storage/database.sqlite")
+        .execute("select name from products")
+        .fetchall()
+    )
     assert rows == [("coffee",), ("tea",)]
 
 
@@ -62,8 +67,11 @@ def _assert_rolled_back(project: Project, result, live: str, fragment: str) -> N
     assert project.current() == live
     assert project.served() == live
     assert "v1" in project.served_version()
-    bad = [p for p in (project.deploy_path() / ".freigabe/marks").iterdir()
-           if json.loads(p.read_text())["mark"] == "bad"]
+    bad = [
+        p
+        for p in (project.deploy_path() / ".freigabe/marks").iterdir()
+        if json.loads(p.read_text())["mark"] == "bad"
+    ]
     assert len(bad) == 1
 
 
@@ -88,7 +96,9 @@ def test_health_timeout_rolls_back(deployed: Project) -> None:
     _assert_rolled_back(deployed, result, live, "timeout")  # type: ignore[arg-type]
 
 
-def test_wrong_ci_token_stops_before_anything_changes(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_ci_token_stops_before_anything_changes(
+    deployed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CI secret differs from the server's .env: the pre-deploy health check gets 401."""
     live = deployed.current()
     bundle = deployed.build("v2")
@@ -116,13 +126,15 @@ def test_asset_missing_from_second_manifest_entry_rolls_back(deployed: Project) 
     deployed.write("v2")
     deployed.app.joinpath("resources", "panel.css").write_text("body{}")
     from freigabe.usecases.build import build
+
     bundle = build(deployed.loaded(), sha="99v2".ljust(40, "0")).bundle
     # drop the *last* asset from the bundle's tree by scripting a 404 for it
     manifest = json.loads((deployed.app / "public/build/manifest.json").read_text())
     files = [v["file"] for v in manifest.values()]
     assert len(files) == 3
     deployed.app.joinpath("public", "_respond.json").write_text(
-        json.dumps({f"/build/{files[-1]}": {"status": 404}}))
+        json.dumps({f"/build/{files[-1]}": {"status": 404}})
+    )
     bundle = build(deployed.loaded(), sha="98v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
     _assert_rolled_back(deployed, result, live, f"/build/{files[-1]}")  # type: ignore[arg-type]
@@ -151,6 +163,7 @@ def test_failing_gate_command_aborts_before_switch(deployed: Project) -> None:
     manage = deployed.app / "manage.py"
     manage.write_text(manage.read_text().replace('db().execute("select 1")', 'sys.exit("boot failed")'))
     from freigabe.usecases.build import build
+
     bundle = build(deployed.loaded(), sha="77v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.GATE, "boot failed")  # type: ignore[arg-type]
@@ -162,19 +175,24 @@ def test_failing_migration_aborts_before_switch(deployed: Project) -> None:
     deployed.write("v2")
     (deployed.app / "migrations" / "002_broken.sql").write_text("alter table nope add column x;\n")
     from freigabe.usecases.build import build
+
     bundle = build(deployed.loaded(), sha="66v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.GATE, "migrate")  # type: ignore[arg-type]
     # the unfinished release is kept for diagnosis and marked bad
-    marks = {p.stem: json.loads(p.read_text())["mark"]
-             for p in (deployed.deploy_path() / ".freigabe/marks").iterdir()}
+    marks = {
+        p.stem: json.loads(p.read_text())["mark"]
+        for p in (deployed.deploy_path() / ".freigabe/marks").iterdir()
+    }
     assert sorted(marks.values()) == ["bad", "good"]
 
 
 def test_missing_shared_file_aborts(deployed: Project) -> None:
     live = deployed.current()
     toml = deployed.root / "freigabe.toml"
-    toml.write_text(toml.read_text().replace('shared_files = [".env"]', 'shared_files = [".env", "auth.json"]'))
+    toml.write_text(
+        toml.read_text().replace('shared_files = [".env"]', 'shared_files = [".env", "auth.json"]')
+    )
     bundle = deployed.build("v2")
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.GATE, "shared file auth.json is missing")  # type: ignore[arg-type]
@@ -215,8 +233,9 @@ def test_truncated_bundle_is_refused(deployed: Project) -> None:
     bundle = deployed.build("v2")
     data = bundle.path.read_bytes()
     bundle.path.write_bytes(data[: len(data) // 2])
-    subprocess.run(f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True,
-                   cwd=bundle.path.parent, check=True)
+    subprocess.run(
+        f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True, cwd=bundle.path.parent, check=True
+    )
     result = deployed.cli("plan", "staging", "--bundle", str(bundle.path))
     _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "truncated or corrupt")  # type: ignore[arg-type]
 
@@ -251,8 +270,10 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     stale = deployed.cli("deploy", "staging", "--plan", fresh, "--approve", "STAGING-TEST FREIGEGEBEN")
     assert stale.exit_code == ExitCode.APPROVAL
     assert "the live release changed" in stale.output
-    events = [json.loads(line)["event"] for line in
-              (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line)["event"]
+        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
+    ]
     assert events.count("approval.refused") == 4
 
 
@@ -260,7 +281,9 @@ def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2")
     # CliRunner's stdin is not a terminal: without --approve the deploy is refused
-    result = deployed.cli("deploy", "staging", "--bundle", str(bundle.path), input="STAGING-TEST FREIGEGEBEN\n")
+    result = deployed.cli(
+        "deploy", "staging", "--bundle", str(bundle.path), input="STAGING-TEST FREIGEGEBEN\n"
+    )
     _assert_untouched(deployed, result, live, ExitCode.APPROVAL, "needs an approval")  # type: ignore[arg-type]
     plan = deployed.plan_id("staging", bundle.path)
     aborted = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ABBRECHEN")
@@ -272,8 +295,18 @@ def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
 def test_lock_held_refuses_and_unlock_clears(deployed: Project) -> None:
     live = deployed.current()
     lock = deployed.deploy_path() / ".freigabe" / "deploy.lock"
-    lock.write_text(json.dumps({"owner": "ci@runner", "host": "elsewhere", "pid": 4242, "run": "r-crashed",
-                                "started": 1.0, "release": None}))
+    lock.write_text(
+        json.dumps(
+            {
+                "owner": "ci@runner",
+                "host": "elsewhere",
+                "pid": 4242,
+                "run": "r-crashed",
+                "started": 1.0,
+                "release": None,
+            }
+        )
+    )
     bundle = deployed.build("v2")
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.LOCKED, "held by ci@runner (run r-crashed")  # type: ignore[arg-type]
@@ -300,6 +333,7 @@ def test_disk_full_while_extracting(project: Project, tmp_path: Path) -> None:
     first = project.build("v1")
     shared = tmp_path / "shared-copy"
     import shutil
+
     shutil.copytree(mount / "shared", shared)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=600", "tmpfs", str(mount)], check=True)
     try:
@@ -309,6 +343,7 @@ def test_disk_full_while_extracting(project: Project, tmp_path: Path) -> None:
         for i in range(900):
             (project.app / "public" / f"page{i}.html").write_text("x")
         from freigabe.usecases.build import build
+
         big = build(project.loaded(), sha="55big".ljust(40, "0")).bundle
         result = project.deploy("staging", big.path)
         _assert_untouched(project, result, live, ExitCode.TARGET, "disk full on the target")  # type: ignore[arg-type]
@@ -361,8 +396,10 @@ def test_evidence_of_a_rolled_back_run(deployed: Project) -> None:
     bundle = deployed.build("v2", respond={"/health": {"status": 500}})
     result = deployed.deploy("staging", bundle.path)
     assert result.exit_code == ExitCode.ROLLED_BACK
-    ledger = [json.loads(line) for line in
-              (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()]
+    ledger = [
+        json.loads(line)
+        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
+    ]
     run = ledger[-1]["run"]
     out = deployed.root / "evidence-out"
     written = deployed.cli("evidence", run, "--out", str(out))
@@ -394,7 +431,9 @@ def test_no_secret_anywhere(deployed: Project) -> None:
     assert httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_missing_token_env_is_refused_before_anything(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_token_env_is_refused_before_anything(
+    deployed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     live = deployed.current()
     bundle = deployed.build("v2")
     plan = deployed.plan_id("staging", bundle.path)
@@ -417,8 +456,10 @@ def test_promotion_needs_stability_and_ships_the_same_bytes(deployed: Project) -
     result = deployed.cli("promote", "production", "--plan", plan_id, "--approve", "PROD-DEPLOY FREIGEGEBEN")
     assert result.exit_code == 0, result.output
     assert "v2" in deployed.served_version("production")
-    prod_ledger = [json.loads(line) for line in
-                   (deployed.deploy_path("production") / ".freigabe/ledger.jsonl").read_text().splitlines()]
+    prod_ledger = [
+        json.loads(line)
+        for line in (deployed.deploy_path("production") / ".freigabe/ledger.jsonl").read_text().splitlines()
+    ]
     started = [e for e in prod_ledger if e["event"] == "run.started"][-1]
     assert started["data"]["bundle"]["sha256"] == v2.sha256
 

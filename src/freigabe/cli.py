@@ -31,7 +31,7 @@ ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_
 app.add_typer(ledger_app, name="ledger")
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help=f"Path to {CONFIG_NAME} (default: search upwards).")

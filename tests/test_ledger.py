@@ -1,0 +1,67 @@
+"""The ledger's hash chain: edits, removals, reorderings and truncation are detected."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from freigabe.core import ledger
+
+
+def _chain(n: int = 5) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for index in range(n):
+        entries.append(
+            ledger.make_entry(
+                entries[-1] if entries else None,
+                env="staging",
+                run="r1",
+                event="step.finished",
+                data={"i": index, "outcome": "ok"},
+            )
+        )
+    return entries
+
+
+def test_intact_chain_verifies() -> None:
+    report = ledger.verify_chain(_chain())
+    assert report.ok and report.entries == 5
+
+
+def test_edit_is_detected() -> None:
+    entries = _chain()
+    entries[2]["data"]["outcome"] = "failed"
+    problems = ledger.verify_chain(entries).problems
+    assert any("entry 3 (seq 3) was edited" in p for p in problems)
+
+
+def test_edit_with_recomputed_hash_breaks_the_next_link() -> None:
+    entries = _chain()
+    entries[2]["data"]["outcome"] = "failed"
+    entries[2]["hash"] = ledger.entry_hash(entries[2])
+    problems = ledger.verify_chain(entries).problems
+    assert any("entry 4 (seq 4) does not follow" in p for p in problems)
+
+
+def test_removal_and_reordering_are_detected() -> None:
+    entries = _chain()
+    removed = entries[:2] + entries[3:]
+    assert any("expected seq 3" in p for p in ledger.verify_chain(removed).problems)
+    swapped = copy.deepcopy(entries)
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    assert not ledger.verify_chain(swapped).ok
+
+
+def test_truncation_is_caught_against_the_local_copy() -> None:
+    entries = _chain()
+    assert ledger.compare_copies(entries, entries) == []
+    assert "removed from the end" in ledger.compare_copies(entries[:3], entries)[0]
+    other = _chain()
+    assert "differs" in ledger.compare_copies(other, entries)[0]
+    assert ledger.compare_copies(entries, entries[:3]) == []  # the local copy may lag behind
+
+
+def test_parse_reports_garbage_lines() -> None:
+    text = "".join(ledger.serialize(e) for e in _chain(2)) + "not json\n[1]\n"
+    entries, problems = ledger.parse_lines(text)
+    assert len(entries) == 2 and problems == ["line 3 is not JSON", "line 4 is not a ledger entry"]
