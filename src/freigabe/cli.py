@@ -145,8 +145,9 @@ def plan(
 
 def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
     from freigabe.usecases.apply import apply_plan, prepare_bundle
+    from freigabe.usecases.planning import scan_cache
 
-    prepared = prepare_bundle(made, bundle)
+    prepared = prepare_bundle(made, bundle, scan_cache(loaded))
     reporter = render.ConsoleReporter(out)
     if approve is not None:
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")

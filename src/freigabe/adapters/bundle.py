@@ -13,6 +13,7 @@ import contextlib
 import fnmatch
 import gzip
 import hashlib
+import json
 import os
 import posixpath
 import re
@@ -223,6 +224,47 @@ class BundleScan:
 
     def has_dir(self, rel: str) -> bool:
         return rel in self.dirs or any(e.path.startswith(rel + "/") for e in self.files)
+
+
+def save_scan(scan: BundleScan, path: Path) -> None:
+    data = {
+        "files": [[e.path, e.size, e.sha256] for e in scan.files],
+        "dirs": scan.dirs,
+        "links": scan.links,
+        "total_size": scan.total_size,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_scan(path: Path) -> BundleScan | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return BundleScan(
+            files=[ManifestEntry(p, int(size), digest) for p, size, digest in data["files"]],
+            dirs=list(data["dirs"]),
+            links=dict(data["links"]),
+            total_size=int(data["total_size"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def scan_verified_bundle(path: Path, sha256: str, cache_dir: Path | None) -> BundleScan:
+    """Scan a bundle whose digest the caller has just verified to be `sha256`.
+
+    The digest binds the content, so a scan made earlier of the same digest (by `plan`)
+    is reused instead of reading every member again; without one, scan now and keep it.
+    """
+    cached = cache_dir / f"{sha256}.json" if cache_dir else None
+    if cached is not None and (scan := load_scan(cached)) is not None:
+        return scan
+    scan = scan_bundle(path)
+    if cached is not None:
+        save_scan(scan, cached)
+    return scan
 
 
 def _member_name(raw: str, bundle: str) -> str:

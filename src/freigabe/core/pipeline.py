@@ -161,9 +161,7 @@ def deploy_steps(
                 "had_release": previous_release is not None,
                 # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
                 # so a wrong or missing token stops the deploy before anything changes.
-                "health": [health_step_args(env, check) for check in env.health]
-                if previous_release
-                else [],
+                "health": [health_step_args(env, check) for check in env.health] if previous_release else [],
             },
             why="A site already failing, or credentials the site refuses, would make the checks "
             "after the switch fail and the rollback unverifiable.",

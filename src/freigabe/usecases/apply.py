@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from freigabe.adapters.bundle import BundleScan, file_sha256, scan_bundle, verify_local_bundle
+from freigabe.adapters.bundle import BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.redact import Redactor
@@ -52,15 +52,18 @@ class Prepared:
     plan: Plan
     bundle_path: Path | None
     scan: BundleScan | None
+    sha256: str | None = None  # of the local bundle, verified just now
 
 
-def prepare_bundle(plan: Plan, bundle: Path | None) -> Prepared:
-    """Verify the bundle again (digest, members) before anything is written on the target."""
+def prepare_bundle(plan: Plan, bundle: Path | None, scans: Path | None = None) -> Prepared:
+    """Verify the bundle again (digest, members) before anything is written on the target.
+
+    `scans` is the plan's scan cache: a scan of the same SHA-256 is not repeated."""
     if plan.bundle is None:
         return Prepared(plan, None, None)
     path = bundle or Path(plan.bundle.path)
-    verify_local_bundle(path)
-    return Prepared(plan, path, scan_bundle(path))
+    info = verify_local_bundle(path)
+    return Prepared(plan, path, scan_verified_bundle(path, info.sha256, scans), info.sha256)
 
 
 def apply_plan(
@@ -98,8 +101,7 @@ def apply_plan(
         recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
         try:
             check_phrase(plan, phrase)
-            digest = file_sha256(prepared.bundle_path) if prepared.bundle_path else None
-            refuse_if_stale(plan, loaded, target.current(), digest)
+            refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
         except Aborted as exc:
             recorder.record("plan.aborted", plan=plan.id, by=actor(), reason=exc.message)
             raise

@@ -28,7 +28,7 @@ from freigabe.usecases import demo_app
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.build import build, content_id
 from freigabe.usecases.ledger_check import verify
-from freigabe.usecases.planning import make_deploy_plan, save_plan
+from freigabe.usecases.planning import make_deploy_plan, save_plan, scan_cache
 from freigabe.usecases.promote import plan_promotion
 
 STABLE_FOR = 2.0
@@ -99,9 +99,8 @@ def run_demo(directory: Path | None, console: Console) -> None:
             shown[0] = True
             console.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}:")
             console.print(f"> {plan.approval_phrase}   [dim](typed by the demo)[/]")
-            result = apply_plan(
-                loaded, prepare_bundle(plan, None), phrase=plan.approval_phrase, reporter=reporter
-            )
+            prepared = prepare_bundle(plan, None, scan_cache(loaded))
+            result = apply_plan(loaded, prepared, phrase=plan.approval_phrase, reporter=reporter)
             console.print(
                 f"[bold green]✔ {env} serves {result.release}[/] "
                 f"(the server answers {_served(servers[env].url)})\n"

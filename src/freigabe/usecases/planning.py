@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_bundle, verify_local_bundle
+from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.health import Credentials
 from freigabe.adapters.transport import Transport, open_transport
 from freigabe.config import LoadedConfig
@@ -52,6 +52,10 @@ def open_target(loaded: LoadedConfig, env_name: str) -> Target:
 
 def state_dir(loaded: LoadedConfig) -> Path:
     return loaded.root / ".freigabe"
+
+
+def scan_cache(loaded: LoadedConfig) -> Path:
+    return state_dir(loaded) / "scans"
 
 
 def secret_env_names(plan_steps: list[Step]) -> list[str]:
@@ -102,7 +106,7 @@ def make_deploy_plan(
 ) -> tuple[Plan, BundleScan]:
     """Verify and scan the bundle, read what is live, and lay out every step."""
     info: BundleInfo = verify_local_bundle(bundle_path)
-    scan = scan_bundle(bundle_path)
+    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
     layer1_check(loaded, scan, info.name)
     target = open_target(loaded, env_name)
     try:
