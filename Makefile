@@ -1,0 +1,48 @@
+# freigabe — install and run through this file; nothing needs to be installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit tools bench clean
+
+demo: $(STAMP)
+	$(BIN)/freigabe demo
+
+test: tools $(STAMP) lint typecheck unit
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "freigabe needs Python 3.11 or newer: set PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Programs the tests use on this machine's targets; Debian packages, installed when missing.
+tools:
+	@missing=""; \
+	for pair in tar:tar sha256sum:coreutils mount:mount git:git; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src tests bench
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/deploy_local.py --rounds 5 --dir /dev/shm
+	$(BIN)/python bench/deploy_local.py --rounds 5
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
