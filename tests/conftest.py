@@ -39,8 +39,14 @@ class ScriptedHandler(ReleaseHandler):
             rule = rules.get(path)
             if rule:
                 time.sleep(rule.get("delay", 0))
-                if "status" in rule:
-                    self._send(rule["status"], b"scripted\n", release=os.path.realpath(current))
+                if "status" in rule or "body" in rule:
+                    body = rule.get("body", "scripted\n").encode()
+                    self._send(
+                        rule.get("status", 200),
+                        body,
+                        "application/json",
+                        release=os.path.basename(os.path.realpath(current)),
+                    )
                     return
         super().do_GET()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 
 from freigabe.errors import ExitCode
 
-from .conftest import TOKEN, Project, tree_snapshot
+from .conftest import TOKEN, CliResult, Project, tree_snapshot
 
 
 def test_good_deploy_serves_the_new_release(deployed: Project) -> None:
@@ -29,7 +30,9 @@ def test_good_deploy_serves_the_new_release(deployed: Project) -> None:
     assert deployed.served() == deployed.current()
     assert "v2" in deployed.served_version()
     # shared files are links into shared/, the release manifest and the mark are recorded
-    release = deployed.deploy_path() / "releases" / deployed.current()  # type: ignore[operator]
+    current = deployed.current()
+    assert current is not None
+    release = deployed.deploy_path() / "releases" / current
     assert os.readlink(release / ".env") == str(deployed.deploy_path() / "shared" / ".env")
     manifest = json.loads(
         (deployed.deploy_path() / ".freigabe/manifests" / f"{deployed.current()}.json").read_text()
@@ -60,7 +63,7 @@ def test_backup_has_checksums_and_excludes_releases(deployed: Project) -> None:
     assert not any(n.startswith(("./releases", "./backups", "./current", "./.freigabe")) for n in names)
 
 
-def _assert_rolled_back(project: Project, result, live: str, fragment: str) -> None:
+def _assert_rolled_back(project: Project, result: CliResult, live: str | None, fragment: str) -> None:
     assert result.exit_code == ExitCode.ROLLED_BACK, result.output
     assert fragment in result.output
     assert "rolled back to" in result.output and "verified" in result.output
@@ -79,21 +82,21 @@ def test_health_500_rolls_back(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", respond={"/health": {"status": 500}})
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, "HTTP 500, expected 200")  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, "HTTP 500, expected 200")
 
 
 def test_health_unhealthy_body_rolls_back(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", healthy=False)
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, 'status is "failing"')  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, 'status is "failing"')
 
 
 def test_health_timeout_rolls_back(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", respond={"/health": {"delay": 1.6}})
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, "timeout")  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, "timeout")
 
 
 def test_wrong_ci_token_stops_before_anything_changes(
@@ -106,7 +109,7 @@ def test_wrong_ci_token_stops_before_anything_changes(
     releases_before = sorted((deployed.deploy_path() / "releases").iterdir())
     monkeypatch.setenv("HEALTHCHECK_TOKEN", "a-different-token-than-the-servers")
     result = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
-    _assert_untouched(deployed, result, live, ExitCode.TARGET, "HTTP 401")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.TARGET, "HTTP 401")
     assert "before the deploy" in result.output
     assert "a-different-token" not in result.output
     assert sorted((deployed.deploy_path() / "releases").iterdir()) == releases_before
@@ -117,7 +120,7 @@ def test_release_answering_401_rolls_back(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", respond={"/health": {"status": 401}})
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, "HTTP 401")  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, "HTTP 401")
 
 
 def test_asset_missing_from_second_manifest_entry_rolls_back(deployed: Project) -> None:
@@ -137,7 +140,7 @@ def test_asset_missing_from_second_manifest_entry_rolls_back(deployed: Project) 
     )
     bundle = build(deployed.loaded(), sha="98v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, f"/build/{files[-1]}")  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, f"/build/{files[-1]}")
     assert "1 of 3 assets not served" in result.output
 
 
@@ -145,10 +148,12 @@ def test_invalid_manifest_rolls_back(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", respond={"/build/manifest.json": {"status": 500}})
     result = deployed.deploy("staging", bundle.path)
-    _assert_rolled_back(deployed, result, live, "manifest")  # type: ignore[arg-type]
+    _assert_rolled_back(deployed, result, live, "manifest")
 
 
-def _assert_untouched(project: Project, result, live: str, code: ExitCode, fragment: str) -> None:
+def _assert_untouched(
+    project: Project, result: CliResult, live: str | None, code: ExitCode, fragment: str
+) -> None:
     assert result.exit_code == code, result.output
     assert fragment in result.output, result.output
     assert project.current() == live
@@ -166,7 +171,7 @@ def test_failing_gate_command_aborts_before_switch(deployed: Project) -> None:
 
     bundle = build(deployed.loaded(), sha="77v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
-    _assert_untouched(deployed, result, live, ExitCode.GATE, "boot failed")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.GATE, "boot failed")
     assert "nothing live was changed" in result.output
 
 
@@ -178,7 +183,7 @@ def test_failing_migration_aborts_before_switch(deployed: Project) -> None:
 
     bundle = build(deployed.loaded(), sha="66v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
-    _assert_untouched(deployed, result, live, ExitCode.GATE, "migrate")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.GATE, "migrate")
     # the unfinished release is kept for diagnosis and marked bad
     marks = {
         p.stem: json.loads(p.read_text())["mark"]
@@ -195,7 +200,7 @@ def test_missing_shared_file_aborts(deployed: Project) -> None:
     )
     bundle = deployed.build("v2")
     result = deployed.deploy("staging", bundle.path)
-    _assert_untouched(deployed, result, live, ExitCode.GATE, "shared file auth.json is missing")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.GATE, "shared file auth.json is missing")
 
 
 def test_missing_required_file_fails_the_build_and_writes_no_bundle(project: Project) -> None:
@@ -207,15 +212,13 @@ def test_missing_required_file_fails_the_build_and_writes_no_bundle(project: Pro
 
 
 def test_layer1_gate_at_plan_time_for_a_foreign_bundle(deployed: Project, tmp_path: Path) -> None:
-    import tarfile
-
     live = deployed.current()
     bundle = tmp_path / "deployment-bundle-abc.tar.gz"
     with tarfile.open(bundle, "w:gz") as tar:
         tar.add(deployed.app / "manage.py", arcname="manage.py")
     subprocess.run(f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True, cwd=tmp_path, check=True)
     result = deployed.cli("plan", "staging", "--bundle", str(bundle))
-    _assert_untouched(deployed, result, live, ExitCode.GATE, "lacks VERSION")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.GATE, "lacks VERSION")
 
 
 def test_digest_mismatch_is_refused(deployed: Project) -> None:
@@ -225,7 +228,7 @@ def test_digest_mismatch_is_refused(deployed: Project) -> None:
     with open(bundle.path, "ab") as fh:
         fh.write(b"tampered")
     result = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
-    _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "does not match its SHA-256")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "does not match its SHA-256")
 
 
 def test_truncated_bundle_is_refused(deployed: Project) -> None:
@@ -237,7 +240,7 @@ def test_truncated_bundle_is_refused(deployed: Project) -> None:
         f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True, cwd=bundle.path.parent, check=True
     )
     result = deployed.cli("plan", "staging", "--bundle", str(bundle.path))
-    _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "truncated or corrupt")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "truncated or corrupt")
 
 
 def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -> None:
@@ -246,10 +249,10 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     plan = deployed.plan_id("staging", bundle.path)
 
     wrong = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ok go")
-    _assert_untouched(deployed, wrong, live, ExitCode.APPROVAL, "approval phrase is wrong")  # type: ignore[arg-type]
+    _assert_untouched(deployed, wrong, live, ExitCode.APPROVAL, "approval phrase is wrong")
 
     prod_phrase = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "PROD-DEPLOY FREIGEGEBEN")
-    _assert_untouched(deployed, prod_phrase, live, ExitCode.APPROVAL, "needs 'STAGING-TEST FREIGEGEBEN'")  # type: ignore[arg-type]
+    _assert_untouched(deployed, prod_phrase, live, ExitCode.APPROVAL, "needs 'STAGING-TEST FREIGEGEBEN'")
 
     other_env = deployed.cli("deploy", "production", "--plan", plan, "--approve", "PROD-DEPLOY FREIGEGEBEN")
     assert other_env.exit_code == ExitCode.CONFIG and "is for staging, not production" in other_env.output
@@ -261,7 +264,7 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     toml = deployed.root / "freigabe.toml"
     toml.write_text(toml.read_text().replace("keep_releases = 3", "keep_releases = 4", 1))
     stale = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
-    _assert_untouched(deployed, stale, live, ExitCode.APPROVAL, "is stale: freigabe.toml changed")  # type: ignore[arg-type]
+    _assert_untouched(deployed, stale, live, ExitCode.APPROVAL, "is stale: freigabe.toml changed")
 
     # the live release changes after the plan was made → stale
     fresh = deployed.plan_id("staging", bundle.path)
@@ -284,10 +287,10 @@ def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
     result = deployed.cli(
         "deploy", "staging", "--bundle", str(bundle.path), input="STAGING-TEST FREIGEGEBEN\n"
     )
-    _assert_untouched(deployed, result, live, ExitCode.APPROVAL, "needs an approval")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.APPROVAL, "needs an approval")
     plan = deployed.plan_id("staging", bundle.path)
     aborted = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ABBRECHEN")
-    _assert_untouched(deployed, aborted, live, ExitCode.APPROVAL, "was cancelled")  # type: ignore[arg-type]
+    _assert_untouched(deployed, aborted, live, ExitCode.APPROVAL, "was cancelled")
     ledger_text = (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text()
     assert '"event":"plan.aborted"' in ledger_text
 
@@ -309,7 +312,7 @@ def test_lock_held_refuses_and_unlock_clears(deployed: Project) -> None:
     )
     bundle = deployed.build("v2")
     result = deployed.deploy("staging", bundle.path)
-    _assert_untouched(deployed, result, live, ExitCode.LOCKED, "held by ci@runner (run r-crashed")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.LOCKED, "held by ci@runner (run r-crashed")
     assert "looks abandoned" in result.output
     status = deployed.cli("status", "staging")
     assert "ci@runner" in status.output
@@ -346,7 +349,7 @@ def test_disk_full_while_extracting(project: Project, tmp_path: Path) -> None:
 
         big = build(project.loaded(), sha="55big".ljust(40, "0")).bundle
         result = project.deploy("staging", big.path)
-        _assert_untouched(project, result, live, ExitCode.TARGET, "disk full on the target")  # type: ignore[arg-type]
+        _assert_untouched(project, result, live, ExitCode.TARGET, "disk full on the target")
         assert not [p for p in (mount / "releases").iterdir() if p.name.startswith(".")]
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -439,7 +442,7 @@ def test_missing_token_env_is_refused_before_anything(
     plan = deployed.plan_id("staging", bundle.path)
     monkeypatch.delenv("HEALTHCHECK_TOKEN")
     result = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
-    _assert_untouched(deployed, result, live, ExitCode.CONFIG, "HEALTHCHECK_TOKEN is not set")  # type: ignore[arg-type]
+    _assert_untouched(deployed, result, live, ExitCode.CONFIG, "HEALTHCHECK_TOKEN is not set")
 
 
 def test_promotion_needs_stability_and_ships_the_same_bytes(deployed: Project) -> None:
@@ -495,3 +498,124 @@ def test_unreachable_environment_url_aborts(deployed: Project) -> None:
     finally:
         deployed.servers["staging"] = type(deployed.servers["staging"])(deployed.deploy_path())
         deployed.servers["staging"].start()
+
+
+@pytest.mark.parametrize(
+    ("respond", "fragment"),
+    [
+        ({"/build/manifest.json": {"status": 404}}, "manifest http://127.0.0.1"),
+        ({"/build/manifest.json": {"body": "{not json"}}, "is not a valid Vite manifest"),
+        ({"/build/manifest.json": {"body": '{"resources/app.js": {"css": []}}'}}, "has no 'file'"),
+    ],
+)
+def test_missing_or_invalid_manifest_rolls_back(
+    deployed: Project, respond: dict[str, object], fragment: str
+) -> None:
+    live = deployed.current()
+    bundle = deployed.build("v2", respond=respond)
+    result = deployed.deploy("staging", bundle.path)
+    _assert_rolled_back(deployed, result, live, fragment)
+
+
+def _bad_member(kind: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo({"absolute": "/tmp/freigabe-evil", "dotdot": "../../evil.php"}.get(kind, "evil"))
+    if kind == "symlink":
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc"
+    elif kind == "hardlink":
+        info.type, info.linkname = tarfile.LNKTYPE, "../../../etc/passwd"
+    elif kind == "device":
+        info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+    elif kind == "fifo":
+        info.type = tarfile.FIFOTYPE
+    return info
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragment"),
+    [
+        ("absolute", "has an absolute path (/tmp/freigabe-evil)"),
+        ("dotdot", "has a path with '..' (../../evil.php)"),
+        ("symlink", "evil is a link to /etc, outside the release"),
+        ("hardlink", "has a path with '..'"),
+        ("device", "evil is a device"),
+        ("fifo", "evil is a FIFO"),
+        ("not-gzip", "is not a gzip file"),
+    ],
+)
+def test_unsafe_bundle_is_refused_before_anything_is_written(
+    deployed: Project, kind: str, fragment: str
+) -> None:
+    """A bundle built elsewhere (with a valid .sha256) that would write outside the release."""
+    live = deployed.current()
+    good = deployed.build("v2")
+    bad = good.path.with_name("deployment-bundle-evil.tar.gz")
+    if kind == "not-gzip":
+        bad.write_bytes(b"PK\x03\x04 a zip, not a tarball" * 10)
+    else:
+        with tarfile.open(good.path) as src, tarfile.open(bad, "w:gz") as dst:
+            for member in src.getmembers():
+                dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+            dst.addfile(_bad_member(kind))
+    subprocess.run(f"sha256sum {bad.name} > {bad.name}.sha256", shell=True, cwd=bad.parent, check=True)
+    before = tree_snapshot(deployed.deploy_path())
+    for command in (["plan", "staging", "--bundle", str(bad)], ["deploy", "staging", "--bundle", str(bad)]):
+        result = deployed.cli(*command)
+        _assert_untouched(deployed, result, live, ExitCode.BUNDLE, fragment)
+    assert tree_snapshot(deployed.deploy_path()) == before
+    assert not Path("/tmp/freigabe-evil").exists()
+
+
+def test_crashed_deploy_leaves_a_lock_that_is_diagnosed_and_cleared(deployed: Project) -> None:
+    """SIGKILL in the middle of a deploy: the lock stays, names its dead owner, and the
+    site keeps serving the old release until someone clears it."""
+    import signal
+    import sys
+    import time
+
+    live = deployed.current()
+    toml = deployed.root / "freigabe.toml"
+    original = toml.read_text()
+    toml.write_text(original.replace('"check"]]', '"check"], ["sleep", "60"]]', 1))
+    bundle = deployed.build("v2")
+    plan = deployed.plan_id("staging", bundle.path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "freigabe",
+            "deploy",
+            "staging",
+            "--plan",
+            plan,
+            "--approve",
+            "STAGING-TEST FREIGEGEBEN",
+            "--config",
+            str(toml),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log_dir = deployed.root / ".freigabe" / "runs"
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith("gate.layer2.command.3.log") for p in log_dir.rglob("*.log")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the deploy never reached the gate"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (deployed.deploy_path() / ".freigabe/deploy.lock").exists()
+    assert deployed.current() == live and deployed.served() == live
+    status = deployed.cli("status", "staging")
+    assert f"process {proc.pid}" in status.output and "no longer running" in status.output
+    toml.write_text(original)
+    again = deployed.build("v3")
+    refused = deployed.deploy("staging", again.path)
+    _assert_untouched(deployed, refused, live, ExitCode.LOCKED, "looks abandoned")
+    assert "freigabe unlock staging" in refused.output
+    assert deployed.cli("unlock", "staging").exit_code == 0
+    assert deployed.deploy("staging", again.path).exit_code == 0
+    assert "v3" in deployed.served_version()
+    events = [
+        json.loads(line)["event"]
+        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
+    ]
+    assert "lock.cleared" in events
