@@ -619,3 +619,16 @@ def test_crashed_deploy_leaves_a_lock_that_is_diagnosed_and_cleared(deployed: Pr
         for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
     ]
     assert "lock.cleared" in events
+
+
+def test_an_unhealthy_live_site_can_still_get_its_fix(deployed: Project) -> None:
+    """Production is down and the fix must go out: the pre-deploy check warns, not blocks."""
+    live = deployed.current()
+    assert live is not None
+    health = deployed.deploy_path() / "releases" / live / "public" / "health.json"
+    health.write_text('{"status": "failing"}')
+    fix = deployed.build("v2")
+    result = deployed.deploy("staging", fix.path)
+    assert result.exit_code == 0, result.output
+    assert "the live release is already unhealthy" in result.output
+    assert "v2" in deployed.served_version()

@@ -112,3 +112,27 @@ def test_manifest_files() -> None:
         manifest_files({"a": {}})
     with pytest.raises(ValueError, match="not a JSON object"):
         manifest_files([])
+
+
+def test_basic_auth_and_bearer_together(site: ReleaseServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging behind basic auth *and* a token on /health: both must be right; 401 never passes."""
+    site.basic_auth = ("staging", "pw-123456")
+    monkeypatch.setenv("TOK", "tok-123456")
+    monkeypatch.setenv("STAGING_PW", "pw-123456")
+    args = {
+        "name": "h",
+        "url": f"{site.url}/health",
+        "bearer_token_env": "TOK",
+        "attempts": 1,
+        "basic_auth_user": "staging",
+        "basic_auth_password_env": "STAGING_PW",
+        "timeout": 1,
+    }
+    assert run_health_check(args).ok
+    monkeypatch.setenv("STAGING_PW", "wrong-password")
+    assert run_health_check(args).attempts[0].status == 401
+    monkeypatch.setenv("STAGING_PW", "pw-123456")
+    monkeypatch.setenv("TOK", "wrong-token-value")
+    assert run_health_check(args).attempts[0].status == 401
+    bearer_only = {k: v for k, v in args.items() if not k.startswith("basic")}
+    assert run_health_check(bearer_only).attempts[0].status == 401

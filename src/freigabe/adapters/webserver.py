@@ -3,11 +3,14 @@
 It resolves `current` on every request (like nginx with `$realpath_root`), so a switch
 is visible on the next request; it names the release that answered in `X-Release`.
 Paths listed as protected need the bearer token found in `shared/.env`
-(`HEALTHCHECK_TOKEN`), compared with `hmac.compare_digest`. It binds to 127.0.0.1 only.
+(`HEALTHCHECK_TOKEN`), compared with `hmac.compare_digest`; optional basic auth guards the
+whole site, as nginx does for a password-protected staging (the token then travels in
+`X-Health-Token`). It binds to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import mimetypes
 import os
@@ -30,7 +33,9 @@ class ReleaseServer(ThreadingHTTPServer):
         protected: tuple[str, ...] = (),
         token_key: str = "HEALTHCHECK_TOKEN",  # noqa: S107 — a key name, not a secret
         port: int = 0,
+        basic_auth: tuple[str, str] | None = None,
     ) -> None:
+        self.basic_auth = basic_auth
         self.deploy_path = deploy_path
         self.docroot = docroot
         self.protected = protected
@@ -76,6 +81,20 @@ class ReleaseHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _basic_ok(self) -> bool:
+        """Like nginx `auth_basic` in front of the whole site (a password-protected staging)."""
+        if self.server.basic_auth is None:
+            return True
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            given = base64.b64decode(header[6:], validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        user, password = self.server.basic_auth
+        return hmac.compare_digest(given.encode(), f"{user}:{password}".encode())
+
     def _authorized(self, path: str) -> bool:
         if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.server.protected):
             return True
@@ -95,6 +114,12 @@ class ReleaseHandler(BaseHTTPRequestHandler):
         release_dir = Path(os.path.realpath(current))
         root = release_dir / self.server.docroot
         path = unquote(urlsplit(self.path).path)
+        if not self._basic_ok():
+            self.send_response(HTTPStatus.UNAUTHORIZED)
+            self.send_header("WWW-Authenticate", 'Basic realm="staging"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if not self._authorized(path):
             self._send(HTTPStatus.UNAUTHORIZED, b"unauthorized\n", release=release_dir.name)
             return

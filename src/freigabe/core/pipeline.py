@@ -163,8 +163,8 @@ def deploy_steps(
                 # so a wrong or missing token stops the deploy before anything changes.
                 "health": [health_step_args(env, check) for check in env.health] if previous_release else [],
             },
-            why="A site already failing, or credentials the site refuses, would make the checks "
-            "after the switch fail and the rollback unverifiable.",
+            why="An unreachable site, or credentials it refuses, would make the checks after the "
+            "switch fail; an already unhealthy live release is reported (the fix must stay deployable).",
             source="SOLL 5",
             expected_seconds=2,
         ),

@@ -46,6 +46,7 @@ class Outcome:
     seconds: float = 0.0
     error: FreigabeError | None = None
     status: str = ""  # ok | failed | warned
+    warning: str | None = None  # a passing step that still has something to say
 
     def __post_init__(self) -> None:
         if not self.status:
@@ -146,6 +147,8 @@ class Executor:
             if step.action == "switch" and outcome.details.get("after") is not None:
                 switched = True  # the link was replaced, even if it then read back wrong
             if outcome.ok:
+                if outcome.warning:
+                    self.result.warnings.append(f"{step.id}: {outcome.warning}")
                 continue
             if step.on_failure == "warn":
                 outcome.status = "warned"
@@ -320,19 +323,31 @@ class Executor:
             return Outcome(
                 False, f"{url} answers HTTP {status}: the live site is already failing", {"status": status}
             )
-        checks = []
+        checks, unhealthy = [], []
         for args in step.args.get("health", []):
             result = health.run_health_check(args, sleep=self.sleep)
             checks.append(result.to_json())
-            if not result.ok:
+            if result.ok:
+                continue
+            if result.attempts and result.attempts[-1].status in (401, 403):
                 return Outcome(
                     False,
-                    f"the live release fails health check {result.name} before the deploy "
-                    f"({result.reason}); fix the site or the credentials first",
+                    f"the live release refuses the credentials of health check {result.name} "
+                    f"before the deploy ({result.reason}); the checks after the switch would fail "
+                    "the same way — make the token in this shell match the target's .env",
                     {"status": status, "health": checks},
                 )
+            unhealthy.append(f"{result.name} ({result.reason})")
+        details = {"status": status, "health": checks, "live_release_healthy": not unhealthy}
+        if unhealthy:
+            # A broken site must stay deployable: the fix is this deploy. Say so loudly.
+            warning = (
+                f"the live release is already unhealthy: {', '.join(unhealthy)}; a rollback would "
+                "return to it and could not be verified"
+            )
+            return Outcome(True, f"HTTP {status}; warning: {warning}", details, warning=warning)
         passed = f", live release healthy ({len(checks)} checks)" if checks else ""
-        return Outcome(True, f"HTTP {status}{passed}", {"status": status, "health": checks})
+        return Outcome(True, f"HTTP {status}{passed}", details)
 
     def _do_backup_create(self, step: Step) -> Outcome:
         args = step.args
