@@ -139,7 +139,7 @@ def deploy_steps(
     deploy = config.deploy
     gates = config.gates
     remote_bundle = f"{layout.bundles}/{bundle.name}"
-    reload_cmds = env.reload if env.reload is not None else deploy.reload
+    reload_cmds = _reload_commands(config, env)
     reload_policy = env.on_reload_failure or deploy.on_reload_failure
     steps: list[Step] = [
         Step(
@@ -390,40 +390,58 @@ def deploy_steps(
     return steps
 
 
+def _reload_commands(config: Config, env: EnvironmentConfig) -> list[list[str]]:
+    return env.reload if env.reload is not None else config.deploy.reload
+
+
+def _switch_to(
+    config: Config, env_name: str, release: str, *, prefix: str, title: str, on_failure: OnFailure, why: str
+) -> list[Step]:
+    """Switch `current` to an existing release, reload, and verify that it answers healthy."""
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    steps = [
+        Step(
+            id=f"{prefix}switch",
+            title=f"{title}: current → releases/{release}",
+            action="switch",
+            args={"link": layout.current, "target": layout.link_target(release), "release": release},
+            why=why,
+            source="SOLL 24",
+            expected_seconds=0.1,
+            on_failure=on_failure,
+            phase="switch",
+        )
+    ]
+    steps += _command_steps(
+        f"{prefix}reload",
+        _reload_commands(config, env),
+        title="Reload",
+        cwd=env.deploy_path,
+        timeout=config.deploy.command_timeout,
+        on_failure=on_failure,
+        why="The restored release must be the one PHP serves.",
+        source="SOLL 24",
+        phase="post_switch",
+    )
+    return steps + _verify_steps(env, release, prefix, on_failure)
+
+
 def rollback_steps(
     config: Config, env_name: str, failed_release: str | None, restore: str | None
 ) -> list[Step]:
     """Switch back to `restore`, reload, verify it answers healthy, mark `failed_release` bad."""
     if restore is None:
         return []
-    env = config.environment(env_name)
-    layout = Layout(env.deploy_path)
-    reload_cmds = env.reload if env.reload is not None else config.deploy.reload
-    steps = [
-        Step(
-            id="rollback.switch",
-            title=f"Rollback: current → releases/{restore}",
-            action="switch",
-            args={"link": layout.current, "target": layout.link_target(restore), "release": restore},
-            why="The release that was live before this deploy (recorded, not guessed by mtime).",
-            source="SOLL 24",
-            expected_seconds=0.1,
-            on_failure="abort",
-            phase="switch",
-        )
-    ]
-    steps += _command_steps(
-        "rollback.reload",
-        reload_cmds,
-        title="Reload",
-        cwd=env.deploy_path,
-        timeout=config.deploy.command_timeout,
+    steps = _switch_to(
+        config,
+        env_name,
+        restore,
+        prefix="rollback.",
+        title="Rollback",
         on_failure="abort",
-        why="The restored release must be the one PHP serves.",
-        source="SOLL 24",
-        phase="post_switch",
+        why="The release that was live before this deploy (recorded, not guessed by mtime).",
     )
-    steps += _verify_steps(env, restore, "rollback.", "abort")
     if failed_release:
         steps.append(
             Step(
@@ -442,32 +460,14 @@ def rollback_steps(
 
 
 def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
-    """A manual rollback: switch to an existing release, reload, verify it answers healthy."""
-    env = config.environment(env_name)
-    layout = Layout(env.deploy_path)
-    reload_cmds = env.reload if env.reload is not None else config.deploy.reload
-    steps = [
-        Step(
-            id="switch",
-            title=f"Atomic switch: current → releases/{restore}",
-            action="switch",
-            args={"link": layout.current, "target": layout.link_target(restore), "release": restore},
-            why="Back to a release that was verified healthy before.",
-            source="SOLL 24",
-            expected_seconds=0.1,
-            on_failure="rollback",
-            phase="switch",
-        )
-    ]
-    steps += _command_steps(
-        "reload",
-        reload_cmds,
-        title="Reload",
-        cwd=env.deploy_path,
-        timeout=config.deploy.command_timeout,
+    """A manual rollback: if the restored release does not answer healthy, the plan's
+    rollback steps switch back to what was live."""
+    return _switch_to(
+        config,
+        env_name,
+        restore,
+        prefix="",
+        title="Atomic switch",
         on_failure="rollback",
-        why="The restored release must be the one PHP serves.",
-        source="SOLL 24",
-        phase="post_switch",
+        why="Back to a release that was verified healthy before.",
     )
-    return steps + _verify_steps(env, restore, "", "rollback")
