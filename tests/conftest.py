@@ -120,9 +120,7 @@ class Project:
 
     def deploy(self, env: str, bundle: Path, phrase: str | None = None) -> Any:
         plan = self.plan_id(env, bundle)
-        phrase = (
-            phrase or {"staging": "STAGING-TEST FREIGEGEBEN", "production": "PROD-DEPLOY FREIGEGEBEN"}[env]
-        )
+        phrase = phrase or {"staging": "STAGING-TEST FREIGEGEBEN", "production": "PROD-DEPLOY FREIGEGEBEN"}[env]
         return self.cli("deploy", env, "--plan", plan, "--approve", phrase)
 
     def current(self, env: str = "staging") -> str | None:

@@ -50,9 +50,7 @@ def test_laravel_preset_carries_the_reference_plan() -> None:
 
 
 def test_file_overrides_preset_lists() -> None:
-    config = parse_config(
-        {"preset": "laravel", "deploy": {"reload": [["sudo", "-n", "reload-fpm"]]}, **_env()}
-    )
+    config = parse_config({"preset": "laravel", "deploy": {"reload": [["sudo", "-n", "reload-fpm"]]}, **_env()})
     assert config.deploy.reload == [["sudo", "-n", "reload-fpm"]]
     assert config.deploy.migrate  # untouched keys keep the preset's value
 

@@ -26,8 +26,7 @@ def test_demo(tmp_path: Path) -> None:
     # both targets serve a release; production got staging's bundle
     ledgers = {
         env: [
-            json.loads(line)
-            for line in (where / "servers" / env / ".freigabe/ledger.jsonl").read_text().splitlines()
+            json.loads(line) for line in (where / "servers" / env / ".freigabe/ledger.jsonl").read_text().splitlines()
         ]
         for env in ("staging", "production")
     }

@@ -34,9 +34,7 @@ def test_good_deploy_serves_the_new_release(deployed: Project) -> None:
     assert current is not None
     release = deployed.deploy_path() / "releases" / current
     assert os.readlink(release / ".env") == str(deployed.deploy_path() / "shared" / ".env")
-    manifest = json.loads(
-        (deployed.deploy_path() / ".freigabe/manifests" / f"{deployed.current()}.json").read_text()
-    )
+    manifest = json.loads((deployed.deploy_path() / ".freigabe/manifests" / f"{deployed.current()}.json").read_text())
     assert {f["path"] for f in manifest["files"]} >= {"manage.py", "public/index.html"}
     mark = json.loads((deployed.deploy_path() / ".freigabe/marks" / f"{deployed.current()}.json").read_text())
     assert mark["mark"] == "good"
@@ -71,9 +69,7 @@ def _assert_rolled_back(project: Project, result: CliResult, live: str | None, f
     assert project.served() == live
     assert "v1" in project.served_version()
     bad = [
-        p
-        for p in (project.deploy_path() / ".freigabe/marks").iterdir()
-        if json.loads(p.read_text())["mark"] == "bad"
+        p for p in (project.deploy_path() / ".freigabe/marks").iterdir() if json.loads(p.read_text())["mark"] == "bad"
     ]
     assert len(bad) == 1
 
@@ -99,9 +95,7 @@ def test_health_timeout_rolls_back(deployed: Project) -> None:
     _assert_rolled_back(deployed, result, live, "timeout")
 
 
-def test_wrong_ci_token_stops_before_anything_changes(
-    deployed: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wrong_ci_token_stops_before_anything_changes(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CI secret differs from the server's .env: the pre-deploy health check gets 401."""
     live = deployed.current()
     bundle = deployed.build("v2")
@@ -135,9 +129,7 @@ def test_asset_missing_from_second_manifest_entry_rolls_back(deployed: Project) 
     manifest = json.loads((deployed.app / "public/build/manifest.json").read_text())
     files = [v["file"] for v in manifest.values()]
     assert len(files) == 3
-    deployed.app.joinpath("public", "_respond.json").write_text(
-        json.dumps({f"/build/{files[-1]}": {"status": 404}})
-    )
+    deployed.app.joinpath("public", "_respond.json").write_text(json.dumps({f"/build/{files[-1]}": {"status": 404}}))
     bundle = build(deployed.loaded(), sha="98v2".ljust(40, "0")).bundle
     result = deployed.deploy("staging", bundle.path)
     _assert_rolled_back(deployed, result, live, f"/build/{files[-1]}")
@@ -151,9 +143,7 @@ def test_invalid_manifest_rolls_back(deployed: Project) -> None:
     _assert_rolled_back(deployed, result, live, "manifest")
 
 
-def _assert_untouched(
-    project: Project, result: CliResult, live: str | None, code: ExitCode, fragment: str
-) -> None:
+def _assert_untouched(project: Project, result: CliResult, live: str | None, code: ExitCode, fragment: str) -> None:
     assert result.exit_code == code, result.output
     assert fragment in result.output, result.output
     assert project.current() == live
@@ -185,19 +175,14 @@ def test_failing_migration_aborts_before_switch(deployed: Project) -> None:
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.GATE, "migrate")
     # the unfinished release is kept for diagnosis and marked bad
-    marks = {
-        p.stem: json.loads(p.read_text())["mark"]
-        for p in (deployed.deploy_path() / ".freigabe/marks").iterdir()
-    }
+    marks = {p.stem: json.loads(p.read_text())["mark"] for p in (deployed.deploy_path() / ".freigabe/marks").iterdir()}
     assert sorted(marks.values()) == ["bad", "good"]
 
 
 def test_missing_shared_file_aborts(deployed: Project) -> None:
     live = deployed.current()
     toml = deployed.root / "freigabe.toml"
-    toml.write_text(
-        toml.read_text().replace('shared_files = [".env"]', 'shared_files = [".env", "auth.json"]')
-    )
+    toml.write_text(toml.read_text().replace('shared_files = [".env"]', 'shared_files = [".env", "auth.json"]'))
     bundle = deployed.build("v2")
     result = deployed.deploy("staging", bundle.path)
     _assert_untouched(deployed, result, live, ExitCode.GATE, "shared file auth.json is missing")
@@ -236,9 +221,7 @@ def test_truncated_bundle_is_refused(deployed: Project) -> None:
     bundle = deployed.build("v2")
     data = bundle.path.read_bytes()
     bundle.path.write_bytes(data[: len(data) // 2])
-    subprocess.run(
-        f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True, cwd=bundle.path.parent, check=True
-    )
+    subprocess.run(f"sha256sum {bundle.name} > {bundle.name}.sha256", shell=True, cwd=bundle.path.parent, check=True)
     result = deployed.cli("plan", "staging", "--bundle", str(bundle.path))
     _assert_untouched(deployed, result, live, ExitCode.BUNDLE, "truncated or corrupt")
 
@@ -284,9 +267,7 @@ def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
     live = deployed.current()
     bundle = deployed.build("v2")
     # CliRunner's stdin is not a terminal: without --approve the deploy is refused
-    result = deployed.cli(
-        "deploy", "staging", "--bundle", str(bundle.path), input="STAGING-TEST FREIGEGEBEN\n"
-    )
+    result = deployed.cli("deploy", "staging", "--bundle", str(bundle.path), input="STAGING-TEST FREIGEGEBEN\n")
     _assert_untouched(deployed, result, live, ExitCode.APPROVAL, "needs an approval")
     plan = deployed.plan_id("staging", bundle.path)
     aborted = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ABBRECHEN")
@@ -399,10 +380,7 @@ def test_evidence_of_a_rolled_back_run(deployed: Project) -> None:
     bundle = deployed.build("v2", respond={"/health": {"status": 500}})
     result = deployed.deploy("staging", bundle.path)
     assert result.exit_code == ExitCode.ROLLED_BACK
-    ledger = [
-        json.loads(line)
-        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
-    ]
+    ledger = [json.loads(line) for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()]
     run = ledger[-1]["run"]
     out = deployed.root / "evidence-out"
     written = deployed.cli("evidence", run, "--out", str(out))
@@ -434,9 +412,7 @@ def test_no_secret_anywhere(deployed: Project) -> None:
     assert httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_missing_token_env_is_refused_before_anything(
-    deployed: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_token_env_is_refused_before_anything(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     live = deployed.current()
     bundle = deployed.build("v2")
     plan = deployed.plan_id("staging", bundle.path)
@@ -508,9 +484,7 @@ def test_unreachable_environment_url_aborts(deployed: Project) -> None:
         ({"/build/manifest.json": {"body": '{"resources/app.js": {"css": []}}'}}, "has no 'file'"),
     ],
 )
-def test_missing_or_invalid_manifest_rolls_back(
-    deployed: Project, respond: dict[str, object], fragment: str
-) -> None:
+def test_missing_or_invalid_manifest_rolls_back(deployed: Project, respond: dict[str, object], fragment: str) -> None:
     live = deployed.current()
     bundle = deployed.build("v2", respond=respond)
     result = deployed.deploy("staging", bundle.path)
@@ -542,9 +516,7 @@ def _bad_member(kind: str) -> tarfile.TarInfo:
         ("not-gzip", "is not a gzip file"),
     ],
 )
-def test_unsafe_bundle_is_refused_before_anything_is_written(
-    deployed: Project, kind: str, fragment: str
-) -> None:
+def test_unsafe_bundle_is_refused_before_anything_is_written(deployed: Project, kind: str, fragment: str) -> None:
     """A bundle built elsewhere (with a valid .sha256) that would write outside the release."""
     live = deployed.current()
     good = deployed.build("v2")

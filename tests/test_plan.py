@@ -46,9 +46,7 @@ def _plan(
         release=release,
         previous_release=current,
         bundle=bundle,
-        inputs=PlanInputs(
-            config_digest=config_digest(config), bundle_sha256=bundle.sha256, current_release=current
-        ),
+        inputs=PlanInputs(config_digest=config_digest(config), bundle_sha256=bundle.sha256, current_release=current),
         approval_phrase="STAGING-TEST FREIGEGEBEN",
         steps=pipeline.deploy_steps(config, env, bundle, release, "20260101_000000", current),
         rollback_steps=pipeline.rollback_steps(config, env, release, current),
@@ -111,9 +109,7 @@ def test_pipeline_order_follows_the_reference_plan() -> None:
     ]
     assert [i for i in ids if i in order] == order
     steps = {s.id: s for s in _plan().steps}
-    assert all(
-        steps[i].on_failure == "abort" for i in order[: order.index("switch")] if i != "cache.before.1"
-    )
+    assert all(steps[i].on_failure == "abort" for i in order[: order.index("switch")] if i != "cache.before.1")
     assert steps["cache.before.1"].on_failure == "warn"
     assert steps["health.health"].on_failure == "rollback" and steps["assets.check"].on_failure == "rollback"
     assert steps["switch"].args["target"] == "releases/20260101_000000-abc"

@@ -97,9 +97,7 @@ def test_health_check_judgement(site: ReleaseServer, monkeypatch: pytest.MonkeyP
 def test_probe_and_assets(site: ReleaseServer) -> None:
     assert probe_release({"url": f"{site.url}/REVISION"}) == ("r1", "HTTP 200")
     assert probe_release({"url": f"{site.url}/", "source": "header", "header": "X-Release"})[0] == "r1"
-    report = check_assets(
-        {"manifest_url": f"{site.url}/build/manifest.json", "base_url": f"{site.url}/build/"}
-    )
+    report = check_assets({"manifest_url": f"{site.url}/build/manifest.json", "base_url": f"{site.url}/build/"})
     assert not report.ok and "1 of 2 assets not served" in report.problem and "app.css" in report.problem
     extra = check_assets({"extra_urls": [f"{site.url}/index.html"]})
     assert extra.ok

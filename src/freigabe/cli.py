@@ -63,9 +63,7 @@ def _ask(plan: Plan) -> str | None:
     render.print_plan(out, plan)
     if not sys.stdin.isatty():
         return None
-    out.print(
-        f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, or {ABORT_PHRASE} to cancel:"
-    )
+    out.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, or {ABORT_PHRASE} to cancel:")
     try:
         return input("> ")
     except EOFError:
@@ -207,9 +205,7 @@ def rollback(
         if plan_id:
             made = load_plan(loaded, plan_id)
             if made.kind != "rollback" or made.environment != env:
-                raise UsageError(
-                    f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a rollback of {env}"
-                )
+                raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a rollback of {env}")
         else:
             made = plan_rollback(loaded, env, to)
             save_plan(loaded, made)
@@ -248,9 +244,7 @@ def promote(
             made, stable = plan_promotion(loaded, env)
             save_plan(loaded, made)
             bundle = None
-            out.print(
-                f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now"
-            )
+            out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now")
         _apply(loaded, made, bundle, approve)
 
 

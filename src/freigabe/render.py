@@ -28,24 +28,19 @@ def plan_table(plan: Plan) -> Table:
     table.add_column("ref", style="dim", no_wrap=True)
     for index, step in enumerate(plan.steps, start=1):
         policy = step.on_failure
-        table.add_row(
-            str(index), step.id, f"[{POLICY_STYLE[policy]}]{policy}[/]", escape(step.title), step.source
-        )
+        table.add_row(str(index), step.id, f"[{POLICY_STYLE[policy]}]{policy}[/]", escape(step.title), step.source)
     return table
 
 
 def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
     if compact:
         console.print(
-            f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: "
-            f"{len(plan.steps)} steps as above"
+            f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: {len(plan.steps)} steps as above"
         )
     else:
         console.print(plan_table(plan))
     if plan.rollback_steps:
-        console.print(
-            f"[bold]If a check after the switch fails[/]: automatic rollback to {plan.previous_release}:"
-        )
+        console.print(f"[bold]If a check after the switch fails[/]: automatic rollback to {plan.previous_release}:")
         for step in plan.rollback_steps:
             console.print(f"   • {escape(step.title)}")
     for warning in plan.warnings:

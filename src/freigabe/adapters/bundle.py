@@ -124,9 +124,7 @@ def _tarinfo(source: Path, rel: str, mtime: int) -> tuple[tarfile.TarInfo, Path 
     raise BundleError(f"{rel} is neither a file, a directory nor a link; exclude it from the bundle")
 
 
-def create_bundle(
-    source: Path, out_dir: Path, sha: str, exclude: list[str], mtime: int | None = None
-) -> BundleInfo:
+def create_bundle(source: Path, out_dir: Path, sha: str, exclude: list[str], mtime: int | None = None) -> BundleInfo:
     """Write the bundle and its `.sha256` atomically; return what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = bundle_name(sha)
@@ -170,9 +168,7 @@ def write_digest_file(bundle: Path, digest: str) -> Path:
 def read_digest_file(bundle: Path) -> str:
     path = bundle.with_name(bundle.name + ".sha256")
     if not path.is_file():
-        raise BundleError(
-            f"{path.name} is missing beside the bundle; copy it along or rebuild with `freigabe build`"
-        )
+        raise BundleError(f"{path.name} is missing beside the bundle; copy it along or rebuild with `freigabe build`")
     parts = path.read_text(encoding="ascii", errors="replace").split()
     if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
         raise BundleError(f"{path.name} is not a `sha256sum` line; rebuild with `freigabe build`")

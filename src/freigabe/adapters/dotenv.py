@@ -1,7 +1,8 @@
 """Parse `.env` files the way Laravel (vlucas/phpdotenv) reads them, for the values we need.
 
-Handles `export KEY=...`, single and double quotes (with `\\"` and `\\n` in double
-quotes), inline `# comments` after unquoted values, and blank/comment lines.
+The first definition of a key wins. Handles `export KEY=...`, single and double quotes
+(with `\\"` and `\\n` in double quotes), inline `# comments` after unquoted values, and
+blank/comment lines.
 """
 
 from __future__ import annotations
@@ -39,6 +40,6 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = _LINE.match(line)
-        if match:
-            values[match.group(1)] = _value(match.group(2))
+        if match:  # the first definition wins, as Laravel's immutable loader keeps it
+            values.setdefault(match.group(1), _value(match.group(2)))
     return values

@@ -248,9 +248,7 @@ def check_assets(args: dict[str, Any]) -> AssetReport:
         for url in urls:
             try:
                 response = _request(client, url, creds, timeout)
-                report.checked.append(
-                    {"url": url, "status": response.status_code, "ok": response.status_code == 200}
-                )
+                report.checked.append({"url": url, "status": response.status_code, "ok": response.status_code == 200})
             except httpx.HTTPError as exc:
                 report.checked.append(
                     {"url": url, "status": None, "ok": False, "reason": _failure_reason(exc, timeout)}

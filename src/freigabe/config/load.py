@@ -93,8 +93,7 @@ def load_config(path: Path | None = None) -> LoadedConfig:
     config_path = path if path is not None else find_config()
     if not config_path.is_file():
         raise ConfigError(
-            f"config file {config_path} does not exist; create it with `freigabe init` "
-            "or pass the right --config PATH"
+            f"config file {config_path} does not exist; create it with `freigabe init` or pass the right --config PATH"
         )
     try:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))

@@ -74,9 +74,7 @@ class BuildConfig(Model):
     commands: list[Argv] = Field(default_factory=list)
     checks: list[Argv] = Field(default_factory=list)
     finalize: list[Argv] = Field(default_factory=list)
-    exclude: list[str] = Field(
-        default_factory=lambda: [".git", ".freigabe", "node_modules", "tests", "dist", ".env"]
-    )
+    exclude: list[str] = Field(default_factory=lambda: [".git", ".freigabe", "node_modules", "tests", "dist", ".env"])
     keep_bundles: int = Field(default=10, ge=1)
     retention_days: int = Field(default=30, ge=1)
     command_timeout: Duration = 1800.0
@@ -175,6 +173,15 @@ class BackupConfig(Model):
     timeout: Duration = 1800.0
 
 
+class ServerAuditConfig(Model):
+    """What the server audit may run or read on the target (all optional)."""
+
+    nginx_test: Argv | None = None  # e.g. ["sudo", "-n", "nginx", "-t"]
+    nginx_config: list[str] = Field(default_factory=list)  # site files to read for the root/fastcgi set-up
+    migrations_status: Argv | None = None  # run in the live release; lines with "Pending" are pending
+    token_key: str = "HEALTHCHECK_TOKEN"  # noqa: S105 — the key's name in the target's .env
+
+
 class PromotionConfig(Model):
     requires_stable_in: str
     stable_for: Duration = 3600.0
@@ -193,6 +200,7 @@ class EnvironmentConfig(Model):
     on_reload_failure: ReloadPolicy | None = None
     backup: BackupConfig = Field(default_factory=BackupConfig)
     promotion: PromotionConfig | None = None
+    server: ServerAuditConfig = Field(default_factory=ServerAuditConfig)
     lock_stale_after: Duration = 7200.0
 
     @field_validator("deploy_path")

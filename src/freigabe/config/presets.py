@@ -94,6 +94,10 @@ LARAVEL: dict[str, Any] = {
             {"name": "healthcheck.php", "url": "/healthcheck.php"},
         ],
         "assets": {"manifest": "/build/manifest.json", "base": "/build/"},
+        "server": {
+            "nginx_test": ["sudo", "-n", "nginx", "-t"],
+            "migrations_status": [*ARTISAN, "migrate:status"],
+        },
     },
 }
 

@@ -73,6 +73,10 @@ class Layout:
     def manifest(self, name: str) -> str:
         return self._join(".freigabe", "manifests", f"{name}.json")
 
+    def sums(self, name: str) -> str:
+        """`sha256sum -c` input for the release's files (drift check on the target)."""
+        return self._join(".freigabe", "manifests", f"{name}.sha256")
+
     def mark(self, name: str) -> str:
         return self._join(".freigabe", "marks", f"{name}.json")
 

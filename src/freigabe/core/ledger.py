@@ -28,9 +28,7 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return sha256_text(canonical_json({k: v for k, v in entry.items() if k != "hash"}))
 
 
-def make_entry(
-    prev: dict[str, Any] | None, *, env: str, run: str, event: str, data: dict[str, Any]
-) -> dict[str, Any]:
+def make_entry(prev: dict[str, Any] | None, *, env: str, run: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "seq": (prev["seq"] + 1) if prev else 1,
         "ts": utc_now(),

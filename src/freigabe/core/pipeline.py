@@ -227,6 +227,7 @@ def deploy_steps(
                 "partial_dir": layout.partial(release),
                 "manifest": layout.manifest(release),
                 "revision_file": deploy.revision_file,
+                "shared": [*deploy.shared_files, *deploy.shared_dirs],
             },
             why="A release appears under releases/ only when it is complete.",
             source="SOLL 8",
@@ -348,9 +349,7 @@ def deploy_steps(
                 + (f", plus {len(env.assets.extra)} extra paths" if env.assets.extra else ""),
                 action="assets.check",
                 args={
-                    "manifest_url": resolve_url(env.url, env.assets.manifest)
-                    if env.assets.manifest
-                    else None,
+                    "manifest_url": resolve_url(env.url, env.assets.manifest) if env.assets.manifest else None,
                     "base_url": resolve_url(env.url, env.assets.base),
                     "extra_urls": [resolve_url(env.url, p) for p in env.assets.extra],
                     "timeout": env.assets.timeout,
@@ -427,9 +426,7 @@ def _switch_to(
     return steps + _verify_steps(env, release, prefix, on_failure)
 
 
-def rollback_steps(
-    config: Config, env_name: str, failed_release: str | None, restore: str | None
-) -> list[Step]:
+def rollback_steps(config: Config, env_name: str, failed_release: str | None, restore: str | None) -> list[Step]:
     """Switch back to `restore`, reload, verify it answers healthy, mark `failed_release` bad."""
     if restore is None:
         return []

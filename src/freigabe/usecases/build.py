@@ -26,9 +26,7 @@ class BuildResult:
 
 def _git(source: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "-C", str(source), *args], capture_output=True, text=True, timeout=30, check=False
-        )
+        out = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -90,9 +88,7 @@ def build(
     if out_dir.is_relative_to(source):
         exclude.append(str(out_dir.relative_to(source)))
     members = list_members(source, exclude)
-    gates = layer1_gates(
-        members, list(loaded.config.gates.required_files), list(loaded.config.gates.required_dirs)
-    )
+    gates = layer1_gates(members, list(loaded.config.gates.required_files), list(loaded.config.gates.required_dirs))
     warnings = []
     head = _git(source, "rev-parse", "HEAD")
     mtime: int | None = None

@@ -28,6 +28,7 @@ def cleanup(loaded: LoadedConfig, env_name: str, dry_run: bool = False) -> list[
             for name in doomed:
                 target.transport.remove_tree(target.layout.release(name))
                 target.transport.remove(target.layout.manifest(name))
+                target.transport.remove(target.layout.sums(name))
                 target.transport.remove(target.layout.mark(name))
             Recorder(target.transport, target.layout, loaded.root, env_name, run, Redactor()).record(
                 "cleanup", removed=doomed, kept=sorted(set(releases) - set(doomed)), by=actor()

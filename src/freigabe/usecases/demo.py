@@ -102,8 +102,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
             prepared = prepare_bundle(plan, None, scan_cache(loaded))
             result = apply_plan(loaded, prepared, phrase=plan.approval_phrase, reporter=reporter)
             console.print(
-                f"[bold green]✔ {env} serves {result.release}[/] "
-                f"(the server answers {_served(servers[env].url)})\n"
+                f"[bold green]✔ {env} serves {result.release}[/] (the server answers {_served(servers[env].url)})\n"
             )
 
         announce("1. build v1")
@@ -136,9 +135,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
             check = verify(loaded, name)
             if not check.ok:
                 raise LedgerError(f"demo ledger of {name} does not verify: {check.problems[0]}")
-            console.print(
-                f"[green]✔[/] {name}: {check.target_entries} entries, hash chain intact, local copy agrees"
-            )
+            console.print(f"[green]✔[/] {name}: {check.target_entries} entries, hash chain intact, local copy agrees")
 
         summary = Table(title="freigabe demo — summary")
         summary.add_column("environment")

@@ -95,12 +95,8 @@ def write_app(app: Path, version: str, healthy: bool) -> None:
         (app / folder).mkdir(parents=True, exist_ok=True)
     (app / "VERSION").write_text(version + "\n")
     (app / "manage.py").write_text(MANAGE_PY)
-    (app / "public" / "index.html").write_text(
-        f"<!doctype html><title>demo-shop</title><h1>demo-shop {version}</h1>\n"
-    )
-    status = (
-        {"status": "ok", "database": "ok"} if healthy else {"status": "failing", "database": "unreachable"}
-    )
+    (app / "public" / "index.html").write_text(f"<!doctype html><title>demo-shop</title><h1>demo-shop {version}</h1>\n")
+    status = {"status": "ok", "database": "ok"} if healthy else {"status": "failing", "database": "unreachable"}
     (app / "public" / "health.json").write_text(json.dumps({**status, "version": version}))
     (app / "resources" / "app.js").write_text(f"console.log('demo-shop {version}');\n")
     (app / "resources" / "app.css").write_text(f"h1::after {{ content: ' {version}'; }}\n")
@@ -179,8 +175,7 @@ revision_file = "public/REVISION"
         + environment("staging", "")
         + environment(
             "production",
-            f'\n[environments.production.promotion]\nrequires_stable_in = "staging"\n'
-            f'stable_for = "{stable_for}"\n',
+            f'\n[environments.production.promotion]\nrequires_stable_in = "staging"\nstable_for = "{stable_for}"\n',
         )
     )
 

@@ -27,8 +27,7 @@ def summarize(run: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     started = (by_event.get("run.started") or [{}])[0]
     finished = (by_event.get("run.finished") or [{}])[-1]
     steps = [
-        {k: d.get(k) for k in ("step", "outcome", "seconds", "summary")}
-        for d in by_event.get("step.finished", [])
+        {k: d.get(k) for k in ("step", "outcome", "seconds", "summary")} for d in by_event.get("step.finished", [])
     ]
     health = [
         {"step": d["step"], **d.get("details", {})}

@@ -8,6 +8,7 @@ live before this deploy, reload, and verify it answers healthy again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import time
@@ -121,9 +122,7 @@ class Executor:
         self.scan = scan
         self.sleep = sleep
         self.layout = Layout(plan.deploy_path)
-        self.result = RunResult(
-            recorder.run, plan.id, plan.environment, plan.release, plan.previous_release, "running"
-        )
+        self.result = RunResult(recorder.run, plan.id, plan.environment, plan.release, plan.previous_release, "running")
         self._counter = 0
 
     # ------------------------------------------------------------ driving
@@ -268,9 +267,7 @@ class Executor:
             current_after=self._current(),
             reason=reason,
         )
-        self.recorder.record(
-            "run.finished", outcome="rolled_back", reason=reason, current_after=self._current()
-        )
+        self.recorder.record("run.finished", outcome="rolled_back", reason=reason, current_after=self._current())
         raise RolledBack(
             f"{plan.environment}: {reason}; rolled back to {restore}, which answers healthy "
             f"again (verified); {plan.release} is marked bad"
@@ -315,14 +312,11 @@ class Executor:
         except httpx.HTTPError as exc:
             return Outcome(
                 False,
-                f"{url} does not answer ({type(exc).__name__}); start the web server or "
-                "fix `url` in freigabe.toml",
+                f"{url} does not answer ({type(exc).__name__}); start the web server or fix `url` in freigabe.toml",
             )
         status = response.status_code
         if status >= 500 and step.args.get("had_release"):
-            return Outcome(
-                False, f"{url} answers HTTP {status}: the live site is already failing", {"status": status}
-            )
+            return Outcome(False, f"{url} answers HTTP {status}: the live site is already failing", {"status": status})
         checks, unhealthy = [], []
         for args in step.args.get("health", []):
             result = health.run_health_check(args, sleep=self.sleep)
@@ -385,9 +379,7 @@ class Executor:
         sums = {name: self.t.sha256(f"{folder}/{name}") for name in files}
         self.t.write(f"{folder}/SHA256SUMS", "".join(f"{d}  {n}\n" for n, d in sums.items()).encode())
         removed = self._prune_backups(posixpath.dirname(folder), int(args["keep"]))
-        return Outcome(
-            True, f"{folder} ({', '.join(files)})", {"dir": folder, "sha256": sums, "pruned": removed}
-        )
+        return Outcome(True, f"{folder} ({', '.join(files)})", {"dir": folder, "sha256": sums, "pruned": removed})
 
     def _prune_backups(self, parent: str, keep: int) -> list[str]:
         stamps = sorted((n for n in self.t.listdir(parent) if n[:8].isdigit()), reverse=True)
@@ -438,6 +430,15 @@ class Executor:
         self.t.mkdir(self.layout.manifests)
         manifest = {"release": args["release"], "files": self.scan.manifest()}
         self.t.write(args["manifest"], json.dumps(manifest, indent=0).encode())
+        shared = tuple(args.get("shared", []))
+        lines = [
+            f"{e.sha256}  ./{e.path}\n"
+            for e in self.scan.files
+            if not any(e.path == p or e.path.startswith(p + "/") for p in shared)
+        ]
+        revision_digest = hashlib.sha256((args["release"] + "\n").encode()).hexdigest()
+        lines.append(f"{revision_digest}  ./{args['revision_file']}\n")
+        self.t.write(self.layout.sums(args["release"]), "".join(sorted(set(lines))).encode())
         self.t.rename(partial, release_dir)
         return Outcome(
             True,
@@ -468,8 +469,7 @@ class Executor:
             target, inside = f"{shared}/{rel}", f"{release_dir}/{rel}"
             if not self.t.exists(target):
                 raise GateFailed(
-                    f"shared file {rel} is missing at {target}; create it there (it is never "
-                    "shipped in a bundle)"
+                    f"shared file {rel} is missing at {target}; create it there (it is never shipped in a bundle)"
                 )
             self.t.remove_tree(inside)
             self.t.mkdir(posixpath.dirname(inside))
@@ -479,9 +479,7 @@ class Executor:
 
     def _do_gate_files(self, step: Step) -> Outcome:
         root = step.args["root"]
-        missing = [
-            f for f in step.args["files"] if not self.t.exists(f"{root}/{f}") or self.t.is_dir(f"{root}/{f}")
-        ]
+        missing = [f for f in step.args["files"] if not self.t.exists(f"{root}/{f}") or self.t.is_dir(f"{root}/{f}")]
         missing += [f"{d}/" for d in step.args["dirs"] if not self.t.is_dir(f"{root}/{d}")]
         checks = len(step.args["files"]) + len(step.args["dirs"])
         if missing:
@@ -525,9 +523,7 @@ class Executor:
         self.t.replace_symlink(target, link)
         after = self.t.readlink(link)
         if after != target:
-            return Outcome(
-                False, f"current points at {after}, expected {target}", {"before": before, "after": after}
-            )
+            return Outcome(False, f"current points at {after}, expected {target}", {"before": before, "after": after})
         self.recorder.record("switch", before=before, after=after, release=step.args["release"])
         return Outcome(True, f"{before or '(none)'} → {after}", {"before": before, "after": after})
 
@@ -592,6 +588,7 @@ class Executor:
         for name in doomed:
             self.t.remove_tree(self.layout.release(name))
             self.t.remove(self.layout.manifest(name))
+            self.t.remove(self.layout.sums(name))
             self.t.remove(self.layout.mark(name))
         for name in self.t.listdir(self.layout.bundles):
             if name != posixpath.basename(self.plan.bundle.name if self.plan.bundle else ""):

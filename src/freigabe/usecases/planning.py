@@ -88,9 +88,7 @@ def _warnings(loaded: LoadedConfig, env_name: str, plan_steps: list[Step], curre
     if current is None:
         notes.append("first deploy here: there is no earlier release to roll back to")
     if not env.health:
-        notes.append(
-            "no health checks configured: a broken release would only be caught by the release probe"
-        )
+        notes.append("no health checks configured: a broken release would only be caught by the release probe")
     if env.readiness.probe is None:
         notes.append("no release probe: health cannot prove that the new release is the one answering")
     notes += [
@@ -124,9 +122,7 @@ def make_deploy_plan(
         files=len(scan.files),
         unpacked_size=scan.total_size,
     )
-    steps = pipeline.deploy_steps(
-        loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current
-    )
+    steps = pipeline.deploy_steps(loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
     plan = Plan(
         kind="deploy",
         environment=env_name,
@@ -201,21 +197,16 @@ def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
 # ---------------------------------------------------------------- checks
 
 
-def stale_reasons(
-    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None
-) -> list[str]:
+def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> list[str]:
     reasons = []
     if loaded.digest != plan.inputs.config_digest:
         reasons.append("freigabe.toml changed since the plan was made")
     if plan.inputs.bundle_sha256 is not None and bundle_sha256 != plan.inputs.bundle_sha256:
         reasons.append(
-            f"the bundle changed (SHA-256 {plan.inputs.bundle_sha256[:12]}… → "
-            f"{(bundle_sha256 or 'missing')[:12]}…)"
+            f"the bundle changed (SHA-256 {plan.inputs.bundle_sha256[:12]}… → {(bundle_sha256 or 'missing')[:12]}…)"
         )
     if current != plan.inputs.current_release:
-        reasons.append(
-            f"the live release changed ({plan.inputs.current_release or 'none'} → {current or 'none'})"
-        )
+        reasons.append(f"the live release changed ({plan.inputs.current_release or 'none'} → {current or 'none'})")
     return reasons
 
 
@@ -235,9 +226,7 @@ class Aborted(ApprovalError):
 def check_phrase(plan: Plan, phrase: str) -> None:
     given = " ".join(phrase.split())
     if given.upper() == ABORT_PHRASE:
-        raise Aborted(
-            f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and nothing was changed"
-        )
+        raise Aborted(f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and nothing was changed")
     if given == plan.approval_phrase:
         return
     known = {*DEFAULT_PHRASES.values(), FIX_PHRASE}

@@ -66,9 +66,7 @@ class Recorder:
         self.entries = entries
 
     def record(self, event: str, **data: Any) -> dict[str, Any]:
-        entry = ledger.make_entry(
-            self.head, env=self.env, run=self.run, event=event, data=self.redactor.data(data)
-        )
+        entry = ledger.make_entry(self.head, env=self.env, run=self.run, event=event, data=self.redactor.data(data))
         line = ledger.serialize(entry).encode()
         self.transport.mkdir(self.layout.state)
         self.transport.append(self.layout.ledger, line)

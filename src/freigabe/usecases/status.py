@@ -61,9 +61,7 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 5) -> Status:
                 "text": lock.describe(held),
                 "stale": held.stale_reason(target.env.lock_stale_after),
             }
-        finished = [
-            e for e in read_target_entries(target.transport, target.layout) if e["event"] == "run.finished"
-        ]
+        finished = [e for e in read_target_entries(target.transport, target.layout) if e["event"] == "run.finished"]
         for entry in finished[-runs:][::-1]:
             result.runs.append({"run": entry["run"], "ts": entry["ts"], **entry["data"]})
         return result
@@ -81,9 +79,7 @@ def unlock(loaded: LoadedConfig, env_name: str) -> str | None:
         if held is None:
             return None
         target.transport.unlock(target.layout.lock)
-        recorder = Recorder(
-            target.transport, target.layout, loaded.root, env_name, f"unlock-{held.run}", Redactor()
-        )
+        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"unlock-{held.run}", Redactor())
         recorder.record("lock.cleared", lock=held.to_json(), by=actor())
         return lock.describe(held)
     finally:

@@ -23,13 +23,9 @@ CHUNK = 1 << 20
 
 def _describe(exc: OSError, action: str, path: str) -> TargetError:
     if exc.errno == errno.ENOSPC:
-        return TargetError(
-            f"disk full on the target while {action} {path}; free space there and deploy again"
-        )
+        return TargetError(f"disk full on the target while {action} {path}; free space there and deploy again")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return TargetError(
-            f"permission denied while {action} {path}; give the deploy user write access there"
-        )
+        return TargetError(f"permission denied while {action} {path}; give the deploy user write access there")
     reason = exc.strerror or str(exc)
     return TargetError(f"{action} {path} failed on the target: {reason}")
 
@@ -186,8 +182,7 @@ class LocalTransport:
         """Atomic: a new link at a temporary name, renamed over `path` (rename(2))."""
         if os.path.isdir(path) and not os.path.islink(path):
             raise TargetError(
-                f"{path} is a real directory, not a symlink; move it into releases/ and "
-                "let freigabe manage the link"
+                f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe manage the link"
             )
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(6)}")
         try:

@@ -1,0 +1,61 @@
+"""GO / CONDITIONAL GO / NO-GO: a pure function of findings and a policy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from freigabe.core.findings import Finding
+
+Verdict = Literal["GO", "CONDITIONAL GO", "NO-GO"]
+
+
+class Policy(BaseModel):
+    """Default: any P0 failure → NO-GO; a P1 failure → NO-GO for production and CONDITIONAL
+    GO elsewhere; `pending` counts as a failure for production (as a condition elsewhere);
+    P2 failures and warnings never block but are listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    no_go: list[str] = Field(default_factory=lambda: ["P0"])
+    no_go_production: list[str] = Field(default_factory=lambda: ["P0", "P1"])
+    pending_is_fail_for_production: bool = True
+    production_environments: list[str] = Field(default_factory=lambda: ["production"])
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Verdict
+    environment: str
+    blocking: list[str] = Field(default_factory=list)  # finding keys that made it NO-GO
+    conditions: list[str] = Field(default_factory=list)  # keys that made it CONDITIONAL
+    reasons: list[str] = Field(default_factory=list)
+
+
+def _counts_as_failure(f: Finding, production: bool, policy: Policy) -> bool:
+    if f.status == "fail":
+        return True
+    if f.status == "pending" and f.attested is None:
+        return production and policy.pending_is_fail_for_production
+    return False
+
+
+def decide(
+    findings: list[Finding], environment: str, policy: Policy | None = None, production: bool | None = None
+) -> Decision:
+    policy = policy or Policy()
+    prod = environment in policy.production_environments if production is None else production
+    blocking_impacts = policy.no_go_production if prod else policy.no_go
+    blocking, conditions, reasons = [], [], []
+    for f in findings:
+        if _counts_as_failure(f, prod, policy) and f.impact in blocking_impacts:
+            blocking.append(f.key)
+            reasons.append(f"{f.impact}: {f.title} — {f.ist}")
+        elif f.status in ("fail", "pending"):
+            conditions.append(f.key)
+            how = "attested, not verified" if f.attested else f.status
+            reasons.append(f"{f.impact} ({how}): {f.title}")
+    verdict: Verdict = "NO-GO" if blocking else ("CONDITIONAL GO" if conditions else "GO")
+    return Decision(verdict=verdict, environment=environment, blocking=blocking, conditions=conditions, reasons=reasons)
