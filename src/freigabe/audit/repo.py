@@ -146,7 +146,7 @@ def _add_hardening_row(
 
 
 def check_hardening(workflows: list[Workflow]) -> list[Finding]:
-    rows = []
+    rows: list[Finding] = []
     for wf in workflows:
         if not _is_deploy(wf):
             continue
