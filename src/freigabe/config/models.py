@@ -222,6 +222,68 @@ class EnvironmentConfig(Model):
         return [self.target] if isinstance(self.target, str) else list(self.target)
 
 
+ImpactLevel = Literal["P0", "P1", "P2"]
+
+
+def _impacts(*levels: ImpactLevel) -> list[ImpactLevel]:
+    return list(levels)
+
+
+class DecisionPolicy(Model):
+    """Default: any P0 failure → NO-GO; a P1 failure → NO-GO for production and CONDITIONAL
+    GO elsewhere; `pending` counts as a failure for production (as a condition elsewhere);
+    P2 failures and warnings never block but are listed."""
+
+    no_go: list[ImpactLevel] = Field(default_factory=lambda: _impacts("P0"))
+    no_go_production: list[ImpactLevel] = Field(default_factory=lambda: _impacts("P0", "P1"))
+    pending_is_fail_for_production: bool = True
+    production_environments: list[str] = Field(default_factory=lambda: ["production"])
+
+
+class BranchPolicy(Model):
+    required_checks: list[str] = Field(default_factory=list)
+    min_checks: int = Field(default=0, ge=0)
+    require_reviews: bool = False
+    require_up_to_date: bool = False
+
+
+def _default_branches() -> dict[str, BranchPolicy]:
+    # The reference plan: main needs its 6 required checks, develop ≥4 checks and reviews.
+    return {
+        "main": BranchPolicy(
+            required_checks=[
+                "build-frontend",
+                "build-backend",
+                "static-analysis",
+                "run-tests",
+                "create-deployment-bundle",
+                "check-staging",
+            ]
+        ),
+        "develop": BranchPolicy(min_checks=4, require_reviews=True, require_up_to_date=True),
+    }
+
+
+class GitHubConfig(Model):
+    repo: str  # owner/name
+    api_url: str = "https://api.github.com"
+    token_env: list[str] = Field(default_factory=lambda: ["GITHUB_TOKEN", "GH_TOKEN"])
+    branches: dict[str, BranchPolicy] = Field(default_factory=_default_branches)
+    build_workflow: str = "build-artifacts.yml"
+    deploy_workflows: list[str] = Field(default_factory=lambda: ["deploy-staging.yml", "deploy-production.yml"])
+    recent_runs: int = Field(default=5, ge=1, le=500)
+    failed_in_a_row: int = Field(default=3, ge=1)
+    bundle_prefix: str = "deployment-bundle-"
+    timeout: Duration = 15.0
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, repo: str) -> str:
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+            raise ValueError(f"{repo!r} must be owner/name, e.g. 'acme/shop'")
+        return repo
+
+
 class Config(Model):
     preset: Literal["laravel", "generic"] = "generic"
     project: ProjectConfig = Field(default_factory=ProjectConfig)
@@ -229,6 +291,8 @@ class Config(Model):
     gates: GatesConfig = Field(default_factory=GatesConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    github: GitHubConfig | None = None
+    policy: DecisionPolicy = Field(default_factory=DecisionPolicy)
 
     @model_validator(mode="after")
     def _promotion_sources_exist(self) -> Config:

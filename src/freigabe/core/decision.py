@@ -6,22 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from freigabe.config.models import DecisionPolicy as Policy
 from freigabe.core.findings import Finding
 
 Verdict = Literal["GO", "CONDITIONAL GO", "NO-GO"]
-
-
-class Policy(BaseModel):
-    """Default: any P0 failure → NO-GO; a P1 failure → NO-GO for production and CONDITIONAL
-    GO elsewhere; `pending` counts as a failure for production (as a condition elsewhere);
-    P2 failures and warnings never block but are listed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    no_go: list[str] = Field(default_factory=lambda: ["P0"])
-    no_go_production: list[str] = Field(default_factory=lambda: ["P0", "P1"])
-    pending_is_fail_for_production: bool = True
-    production_environments: list[str] = Field(default_factory=lambda: ["production"])
 
 
 class Decision(BaseModel):
