@@ -108,7 +108,7 @@ def main() -> int:
                 loaded = load_config(cfg)
                 os.sync()
                 started = time.perf_counter()
-                plan, _ = make_deploy_plan(loaded, "bench", bundle.path)
+                plan = make_deploy_plan(loaded, "bench", bundle.path).plan
                 plans.append(time.perf_counter() - started)
                 os.sync()
                 started = time.perf_counter()

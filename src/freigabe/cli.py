@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -117,28 +117,129 @@ def build(
             out.print(f"  pruned {len(result.pruned)} old bundles")
 
 
+LangOpt = Annotated[str, typer.Option("--lang", help="Report language: en or de.")]
+
+
 @app.command()
 def plan(
     env: EnvArg,
     bundle: Annotated[Path, typer.Option(help="The bundle to deploy.")],
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
+    lang: LangOpt = "en",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: reports/).")] = None,
 ) -> None:
-    """Show every step a deploy would run and the plan id to approve. Changes nothing."""
+    """Audit, decide, and show every step a deploy would run. Writes the report; changes nothing."""
     from freigabe.usecases.planning import make_deploy_plan, save_plan
+    from freigabe.usecases.reporting import write_report
 
     with failures():
+        if lang not in ("en", "de"):
+            raise UsageError(f"--lang {lang!r} is not supported; use en or de")
         loaded = _load(config)
-        made, _ = make_deploy_plan(loaded, env, bundle)
+        planned = make_deploy_plan(loaded, env, bundle)
+        made = planned.plan
         save_plan(loaded, made)
+        paths = write_report(loaded, env, made, planned.audit, lang, out_dir)
         if as_json:
             out.print_json(json.dumps(made.to_json()))
             return
         render.print_plan(out, made)
-        out.print(
-            f"\nTo deploy: [bold]freigabe deploy {env} --plan {made.id[:12]} --approve "
-            f"'{made.approval_phrase}'[/] (or run `freigabe deploy {env}` and type it)"
-        )
+        render.print_findings(out, planned.audit.findings)
+        render.print_decision(out, made.decision)
+        out.print(f"report: {paths['md']}\n        {paths['html']}\n        {paths['json']}")
+        if made.decision and made.decision.verdict == "NO-GO":
+            out.print("\n[bold red]NO-GO[/]: fix the blocking findings, then plan again")
+        else:
+            out.print(
+                f"\nTo deploy: [bold]freigabe deploy {env} --plan {made.id[:12]} --approve "
+                f"'{made.approval_phrase}'[/] (or run `freigabe deploy {env}` and type it)"
+            )
+
+
+@app.command()
+def audit(
+    area: Annotated[str | None, typer.Argument(help="repo, github or server (default: all that apply).")] = None,
+    env: Annotated[str | None, typer.Option("--env", help="Environment for the server audit.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    repo: Annotated[Path | None, typer.Option(help="Repository folder (default: the project's).")] = None,
+) -> None:
+    """Audit the repository's workflows, GitHub and the server. Works without freigabe.toml for `repo`."""
+    from freigabe.config.load import find_config
+    from freigabe.errors import ConfigError
+    from freigabe.usecases.audit import run_audit
+
+    with failures():
+        if area not in (None, "repo", "github", "server"):
+            raise UsageError(f"audit area {area!r} is not known; use repo, github or server")
+        loaded = None
+        try:
+            loaded = _load(config) if config or area != "repo" else _load(find_config())
+        except ConfigError:
+            if area != "repo":
+                raise
+        areas: tuple[Any, ...] = (area,) if area else ("repo", "github", "server") if env else ("repo", "github")
+        result = run_audit(loaded, env, areas, repo_dir=repo)
+        if as_json:
+            out.print_json(
+                json.dumps(
+                    {
+                        "schema_version": 1,
+                        "findings": [{**f.model_dump(mode="json"), "key": f.key} for f in result.findings],
+                        "decision": result.decision.model_dump() if result.decision else None,
+                        "skipped": result.skipped,
+                    }
+                )
+            )
+            return
+        render.print_findings(out, result.findings)
+        for what, why in result.skipped.items():
+            out.print(f"[dim]{what}: not run — {escape(why)}[/]")
+        if result.decision:
+            render.print_decision(out, result.decision)
+
+
+@app.command()
+def fix(
+    finding: Annotated[str, typer.Argument(help="Finding key, e.g. github.branch-protection:main.")],
+    env: Annotated[str, typer.Option("--env", help="Environment whose ledger records the fix.")],
+    plan_id: Annotated[str | None, typer.Option("--plan", help="The fix plan id shown without --plan.")] = None,
+    approve: Annotated[str | None, typer.Option(help="PROD-FIX FREIGEGEBEN")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """PROD-FIX FREIGEGEBEN: apply only the named remediation, bound to its fix plan id."""
+    from freigabe.config.models import FIX_PHRASE
+    from freigabe.usecases import fix as fixes
+
+    with failures():
+        loaded = _load(config)
+        if plan_id is None or approve is None:
+            made, current = fixes.plan_fix(loaded, env, finding)
+            out.print(f"finding {finding}: {escape(current.ist)}")
+            out.print(f"fix plan [bold]{made.id[:16]}[/]: {escape(made.description)}")
+            out.print(f"to apply: freigabe fix {finding} --env {env} --plan {made.id[:16]} --approve '{FIX_PHRASE}'")
+            return
+        result = fixes.apply_fix(loaded, env, finding, plan_id, approve)
+        out.print(f"[green]✔[/] {escape(result['fix'])}; the finding is now {result['finding_now']}")
+
+
+@app.command()
+def attest(
+    finding: Annotated[str, typer.Argument(help="Key of a pending finding.")],
+    env: Annotated[str, typer.Option("--env")],
+    note: Annotated[str, typer.Option(help="What you checked, and how.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """APPEND MISSING INFO: vouch for a pending fact (recorded; shown as attested, never as verified)."""
+    from freigabe.usecases.attest import attest as record
+    from freigabe.usecases.audit import run_audit
+
+    with failures():
+        loaded = _load(config)
+        pending = [f for f in run_audit(loaded, env, linters=False).findings if f.status == "pending"]
+        done = record(loaded, env, finding, note, pending)
+        out.print(f"APPEND MISSING INFO: {finding} attested by {done['by']} at {done['at']} (not verified)")
 
 
 def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
@@ -183,7 +284,7 @@ def deploy(
         else:
             if bundle is None:
                 raise UsageError("give --bundle PATH (or --plan ID of a saved plan)")
-            made, _ = make_deploy_plan(loaded, env, bundle)
+            made = make_deploy_plan(loaded, env, bundle).plan
             save_plan(loaded, made)
         _apply(loaded, made, bundle, approve)
 

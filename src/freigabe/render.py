@@ -7,6 +7,8 @@ from rich.markup import escape
 from rich.status import Status as Spinner
 from rich.table import Table
 
+from freigabe.core.decision import Decision
+from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
 from freigabe.usecases.executor import Outcome
 from freigabe.usecases.status import Status
@@ -108,3 +110,30 @@ def status_table(status: Status) -> Table:
             escape(str(row["reason"])[:80]),
         )
     return table
+
+
+STATUS_STYLE = {"ok": "green", "fail": "bold red", "pending": "blue", "warn": "yellow"}
+
+
+def print_findings(console: Console, findings: list[Finding]) -> None:
+    if not findings:
+        console.print("no findings")
+        return
+    table = Table(title="SOLL ↔ IST", box=None, padding=(0, 1), title_justify="left")
+    table.add_column("status", no_wrap=True)
+    table.add_column("impact", no_wrap=True)
+    table.add_column("finding", overflow="fold")
+    table.add_column("IST", overflow="fold")
+    order = {"fail": 0, "pending": 1, "warn": 2, "ok": 3}
+    for f in sorted(findings, key=lambda f: (order[f.status], f.impact, f.key)):
+        table.add_row(f"[{STATUS_STYLE[f.status]}]{f.status}[/]", f.impact, escape(f.key), escape(f.ist))
+    console.print(table)
+
+
+def print_decision(console: Console, decision: Decision | None) -> None:
+    if decision is None:
+        return
+    style = {"GO": "bold green", "CONDITIONAL GO": "bold yellow", "NO-GO": "bold red"}[decision.verdict]
+    console.print(f"decision for {decision.environment}: [{style}]{decision.verdict}[/]")
+    for reason in decision.reasons:
+        console.print(f"  • {escape(reason)}")

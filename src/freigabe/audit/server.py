@@ -13,9 +13,9 @@ from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding, finding
 from freigabe.core.layout import is_release_name
 from freigabe.usecases import lock as locks
-from freigabe.usecases.planning import Target
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import list_releases, read_marks
+from freigabe.usecases.targets import Target
 
 
 @dataclass

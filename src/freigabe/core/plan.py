@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from freigabe.core.decision import Decision
+
 OnFailure = Literal["abort", "rollback", "warn"]
 Phase = Literal["pre_switch", "switch", "post_switch", "finish"]
 
@@ -81,6 +83,7 @@ class Plan(BaseModel):
     steps: list[Step]
     rollback_steps: list[Step]
     warnings: list[str] = Field(default_factory=list)
+    decision: Decision | None = None  # the audit's verdict when the plan was made
     created_at: str = ""  # informational; not covered by the id
 
     def identity(self) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunRes
 from freigabe.usecases.planning import (
     Aborted,
     check_phrase,
-    open_target,
     refuse_if_stale,
+    refuse_no_go,
     secret_env_names,
-    state_dir,
 )
 from freigabe.usecases.records import Recorder, actor
+from freigabe.usecases.targets import open_target, state_dir
 
 Ask = Callable[[Plan], str | None]
 
@@ -101,6 +101,7 @@ def apply_plan(
         recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
         try:
             check_phrase(plan, phrase)
+            refuse_no_go(plan)
             refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
         except Aborted as exc:
             recorder.record("plan.aborted", plan=plan.id, by=actor(), reason=exc.message)

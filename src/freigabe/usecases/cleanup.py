@@ -7,9 +7,9 @@ from freigabe.core.redact import Redactor
 from freigabe.core.releases import previous_good, select_for_removal
 from freigabe.usecases import lock
 from freigabe.usecases.apply import new_run_id
-from freigabe.usecases.planning import open_target
 from freigabe.usecases.records import Recorder, actor
 from freigabe.usecases.status import list_releases, read_marks
+from freigabe.usecases.targets import open_target
 
 
 def cleanup(loaded: LoadedConfig, env_name: str, dry_run: bool = False) -> list[str]:

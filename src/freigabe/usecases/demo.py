@@ -93,7 +93,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
                 )
             else:
                 assert bundle is not None
-                plan, _ = make_deploy_plan(loaded, env, bundle)
+                plan = make_deploy_plan(loaded, env, bundle).plan
             save_plan(loaded, plan)
             render.print_plan(console, plan, compact=shown[0])
             shown[0] = True

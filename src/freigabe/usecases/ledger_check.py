@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from freigabe.config import LoadedConfig
 from freigabe.core import ledger
-from freigabe.usecases.planning import open_target
 from freigabe.usecases.records import local_ledger_path
+from freigabe.usecases.targets import open_target
 
 
 @dataclass

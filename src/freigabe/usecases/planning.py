@@ -9,7 +9,6 @@ from pathlib import Path
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.health import Credentials
-from freigabe.adapters.transport import Transport, open_transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
     ABORT_PHRASE,
@@ -19,39 +18,11 @@ from freigabe.config.models import (
     approval_phrase,
 )
 from freigabe.core import pipeline
-from freigabe.core.layout import Layout, release_name
+from freigabe.core.layout import release_name
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
-
-
-@dataclass
-class Target:
-    """An environment's target, opened: the transport and where things are on it."""
-
-    name: str
-    env: EnvironmentConfig
-    transport: Transport
-    layout: Layout
-
-    def current(self) -> str | None:
-        return self.layout.release_of(self.transport.readlink(self.layout.current))
-
-    def close(self) -> None:
-        self.transport.close()
-
-
-def open_target(loaded: LoadedConfig, env_name: str) -> Target:
-    env = loaded.config.environment(env_name)
-    if len(env.targets) > 1:
-        raise UsageError(
-            f"environment {env_name} lists {len(env.targets)} targets; coordinated fleet deploys "
-            "are not supported yet — configure one target per environment for now"
-        )
-    return Target(env_name, env, open_transport(env.targets[0]), Layout(env.deploy_path))
-
-
-def state_dir(loaded: LoadedConfig) -> Path:
-    return loaded.root / ".freigabe"
+from freigabe.usecases.audit import AuditResult, run_audit
+from freigabe.usecases.targets import open_target, state_dir
 
 
 def scan_cache(loaded: LoadedConfig) -> Path:
@@ -99,10 +70,17 @@ def _warnings(loaded: LoadedConfig, env_name: str, plan_steps: list[Step], curre
     return notes
 
 
+@dataclass
+class Planned:
+    plan: Plan
+    scan: BundleScan
+    audit: AuditResult
+
+
 def make_deploy_plan(
-    loaded: LoadedConfig, env_name: str, bundle_path: Path, now: datetime | None = None
-) -> tuple[Plan, BundleScan]:
-    """Verify and scan the bundle, read what is live, and lay out every step."""
+    loaded: LoadedConfig, env_name: str, bundle_path: Path, now: datetime | None = None, audit: bool = True
+) -> Planned:
+    """Verify and scan the bundle, read what is live, audit, decide, and lay out every step."""
     info: BundleInfo = verify_local_bundle(bundle_path)
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
     layer1_check(loaded, scan, info.name)
@@ -123,6 +101,11 @@ def make_deploy_plan(
         unpacked_size=scan.total_size,
     )
     steps = pipeline.deploy_steps(loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
+    audited = (
+        run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
+        if audit
+        else AuditResult(env_name)
+    )
     plan = Plan(
         kind="deploy",
         environment=env_name,
@@ -136,9 +119,10 @@ def make_deploy_plan(
         steps=steps,
         rollback_steps=pipeline.rollback_steps(loaded.config, env_name, release, current),
         warnings=_warnings(loaded, env_name, steps, current),
+        decision=audited.decision,
         created_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    return plan, scan
+    return Planned(plan, scan, audited)
 
 
 def rollback_phrase(env_name: str, env: EnvironmentConfig) -> str:
@@ -216,6 +200,15 @@ def refuse_if_stale(plan: Plan, loaded: LoadedConfig, current: str | None, bundl
         raise StalePlan(
             f"plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with "
             f"`freigabe plan {plan.environment}` and approve that one"
+        )
+
+
+def refuse_no_go(plan: Plan) -> None:
+    """A NO-GO plan cannot be approved; no flag skips this."""
+    if plan.decision is not None and plan.decision.verdict == "NO-GO":
+        raise ApprovalError(
+            f"plan {plan.id[:12]} has the decision NO-GO (blocking: {', '.join(plan.decision.blocking)}); "
+            f"fix those findings, then make a new plan with `freigabe plan {plan.environment}`"
         )
 
 

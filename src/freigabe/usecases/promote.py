@@ -15,9 +15,10 @@ from freigabe.config import LoadedConfig
 from freigabe.core.pipeline import health_step_args
 from freigabe.core.plan import Plan
 from freigabe.errors import ApprovalError, BundleError, UsageError
-from freigabe.usecases.planning import make_deploy_plan, open_target
+from freigabe.usecases.planning import make_deploy_plan
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
+from freigabe.usecases.targets import open_target
 
 
 @dataclass(frozen=True)
@@ -121,5 +122,5 @@ def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:
 
 def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Plan, Stability]:
     stable = check_stability(loaded, env_name)
-    made, _ = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle))
+    made = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle)).plan
     return made, stable

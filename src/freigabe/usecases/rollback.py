@@ -6,8 +6,9 @@ from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.releases import previous_good
 from freigabe.errors import UsageError
-from freigabe.usecases.planning import make_rollback_plan, open_target
+from freigabe.usecases.planning import make_rollback_plan
 from freigabe.usecases.status import list_releases, read_marks
+from freigabe.usecases.targets import open_target
 
 
 def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) -> Plan:

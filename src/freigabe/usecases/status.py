@@ -8,8 +8,8 @@ from typing import Any
 
 from freigabe.config import LoadedConfig
 from freigabe.usecases import lock
-from freigabe.usecases.planning import Target, open_target
 from freigabe.usecases.records import Recorder, actor, read_target_entries
+from freigabe.usecases.targets import Target, open_target
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The plan report: Markdown (GFM + Mermaid), self-contained HTML (inline SVG), JSON."""

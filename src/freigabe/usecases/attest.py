@@ -1,0 +1,53 @@
+"""`APPEND MISSING INFO`: a person vouches for a pending fact. Recorded, shown as attested.
+
+An attestation never turns a finding into `ok`: the finding stays `pending` with the
+attestation attached, and the decision counts it as a condition instead of a failure.
+"""
+
+from __future__ import annotations
+
+from freigabe.config import LoadedConfig
+from freigabe.core.findings import Finding
+from freigabe.core.redact import Redactor
+from freigabe.errors import UsageError
+from freigabe.usecases.records import Recorder, actor, read_target_entries
+from freigabe.usecases.targets import open_target
+
+PHRASE = "APPEND MISSING INFO"
+
+
+def attest(loaded: LoadedConfig, env_name: str, key: str, note: str, pending: list[Finding]) -> dict[str, str]:
+    """Record that `actor()` vouches for the pending finding `key` in `env_name`."""
+    if not note.strip():
+        raise UsageError("an attestation needs --note saying what you checked and how")
+    match = [f for f in pending if f.key == key]
+    if not match:
+        keys = ", ".join(f.key for f in pending) or "none"
+        raise UsageError(
+            f"{key} is not a pending finding of {env_name} (pending now: {keys}); "
+            "only facts freigabe cannot check itself can be attested"
+        )
+    target = open_target(loaded, env_name)
+    try:
+        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"attest-{key}", Redactor())
+        entry = recorder.record("finding.attested", finding=key, note=note, by=actor(), phrase=PHRASE, ist=match[0].ist)
+    finally:
+        target.close()
+    return {"finding": key, "by": entry["data"]["by"], "at": entry["ts"]}
+
+
+def apply_attestations(loaded: LoadedConfig, env_name: str, findings: list[Finding]) -> list[Finding]:
+    target = open_target(loaded, env_name)
+    try:
+        entries = read_target_entries(target.transport, target.layout)
+    finally:
+        target.close()
+    latest = {
+        e["data"]["finding"]: {"by": e["data"]["by"], "note": e["data"]["note"], "at": e["ts"]}
+        for e in entries
+        if e["event"] == "finding.attested"
+    }
+    return [
+        f.model_copy(update={"attested": latest[f.key]}) if f.status == "pending" and f.key in latest else f
+        for f in findings
+    ]
