@@ -6,6 +6,7 @@ Only gathers; the judgement is in `freigabe.audit.repo`.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ class RunStep:
     with_: dict[str, Any]
     if_: str | None
     id: str | None
+    run_line: int = 0  # line of the script's first line in the file
 
     @property
     def label(self) -> str:
@@ -67,11 +69,24 @@ class Workflow:
     def text(self) -> str:
         return "\n".join(s.run or "" for s in self.steps)
 
-    def location(self, step: RunStep, offset: int = 0) -> str:
-        return f"{self.rel}:{step.line + offset}"
+    def location(self, step: RunStep, offset: int = 1) -> str:
+        """file:line of line `offset` (1-based) of the step's script."""
+        return f"{self.rel}:{(step.run_line or step.line) + offset - 1}"
 
 
-def _steps(jobs: dict[str, Any]) -> list[RunStep]:
+_RUN_KEY = re.compile(r"^\s*(?:-\s+)?run:\s*([|>][-+]?)?\s*(.*)$")
+
+
+def _run_line(lines: list[str], step_line: int) -> int:
+    """The file line where a step's `run:` script starts (the line after `run: |`)."""
+    for number in range(step_line, min(step_line + 40, len(lines) + 1)):
+        match = _RUN_KEY.match(lines[number - 1])
+        if match:
+            return number + 1 if match.group(1) else number
+    return step_line
+
+
+def _steps(jobs: dict[str, Any], lines: list[str]) -> list[RunStep]:
     out = []
     for job_id, job in jobs.items():
         if not isinstance(job, dict):
@@ -91,6 +106,7 @@ def _steps(jobs: dict[str, Any]) -> list[RunStep]:
                     else {},
                     if_=str(step["if"]) if "if" in step else None,
                     id=str(step["id"]) if "id" in step else None,
+                    run_line=_run_line(lines, int(step.get("__line__", 0))) if "run" in step else 0,
                 )
             )
     return out
@@ -102,8 +118,9 @@ def load_workflows(repo: Path) -> list[Workflow]:
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
     for path in files:
         rel = str(path.relative_to(repo))
+        text = path.read_text(encoding="utf-8")
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
+            data = yaml.load(text, Loader=_LineLoader)  # noqa: S506
         except yaml.YAMLError as exc:
             workflows.append(Workflow(path, rel, rel, {}, {}, error=f"not valid YAML: {exc}"))
             continue
@@ -117,7 +134,11 @@ def load_workflows(repo: Path) -> list[Workflow]:
             triggers = {str(t): {} for t in triggers}
         raw_jobs = data.get("jobs")
         jobs = {k: v for k, v in raw_jobs.items() if k != "__line__"} if isinstance(raw_jobs, dict) else {}
-        workflows.append(Workflow(path, rel, str(data.get("name") or rel), dict(triggers or {}), jobs, _steps(jobs)))
+        workflows.append(
+            Workflow(
+                path, rel, str(data.get("name") or rel), dict(triggers or {}), jobs, _steps(jobs, text.splitlines())
+            )
+        )
     return workflows
 
 

@@ -163,4 +163,4 @@ FPM_RELOAD = re.compile(
 SILENCED = re.compile(r"\|\|\s*true\b|2>\s*/dev/null")
 GRACE = re.compile(r"\bsleep\s+\d+")
 RETRY = re.compile(r"\b(for|until|while)\b[^\n]*|--retry\b")
-BY_MTIME = re.compile(r"\bls\s+-[A-Za-z]*t")
+BY_MTIME = re.compile(r"\bls\s+-\w*t")

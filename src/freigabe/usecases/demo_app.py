@@ -52,6 +52,14 @@ def migrate():
     print("nothing to migrate" if done else "migrations done")
 
 
+def migrate_status():
+    con = db()
+    con.execute("create table if not exists migrations (name text primary key)")
+    done = {r[0] for r in con.execute("select name from migrations")}
+    for sql in sorted((HERE / "migrations").glob("*.sql")):
+        print(f"{sql.name} .......... {'Ran' if sql.name in done else 'Pending'}")
+
+
 def cache_clear():
     cache = HERE / "storage" / "cache"
     removed = 0
@@ -74,6 +82,8 @@ def main(args):
         print("boot ok")
     elif args == ["migrate"]:
         migrate()
+    elif args == ["migrate:status"]:
+        migrate_status()
     elif args == ["cache:clear"]:
         cache_clear()
     else:
@@ -137,6 +147,9 @@ timeout = "2s"
 [environments.{name}.assets]
 manifest = "/build/manifest.json"
 base = "/build/"
+
+[environments.{name}.server]
+migrations_status = {manage}, "migrate:status"]
 
 [environments.{name}.backup]
 db_dump = [{py}, "-c", {json.dumps(DUMP_PY)}, "{servers / name}"]
