@@ -1,0 +1,129 @@
+"""The report: three formats, escaping, German, and the HTML page in a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project
+from .fixtures import workflows as W
+
+HOSTILE = '<script>alert("pwned")</script> | `x`'
+
+
+@pytest.fixture
+def reported(deployed: Project) -> tuple[Project, dict[str, Path]]:
+    files = dict(W.BUGGY)
+    files["evil-a.yml"] = f"name: '{HOSTILE}'\non: push\njobs: {{}}\n"
+    files["evil-b.yml"] = f"name: '{HOSTILE}'\non: push\njobs: {{}}\n"
+    W.write(deployed.root, files)
+    bundle = deployed.build("v2")
+    out = deployed.root / "reports"
+    result = deployed.cli("plan", "staging", "--bundle", str(bundle.path), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    paths = {p.suffix[1:]: p for p in out.iterdir()}
+    return deployed, paths
+
+
+def test_three_files_with_the_reference_name(reported: tuple[Project, dict[str, Path]]) -> None:
+    _, paths = reported
+    assert set(paths) == {"md", "html", "json"}
+    for path in paths.values():
+        assert re.fullmatch(r"DEPLOY_STAGING_\d{4}-\d{2}-\d{2}_\d{4}\.(md|html|json)", path.name)
+
+
+def test_markdown_sections_in_the_reference_order(reported: tuple[Project, dict[str, Path]]) -> None:
+    _, paths = reported
+    md = paths["md"].read_text()
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert [h.split(" ", 2)[2] if h[3].isdigit() else h for h in heads] == [
+        "SOLL summary (target process)",
+        "Repository audit (IST)",
+        "GitHub audit (IST)",
+        "Server audit (IST)",
+        "SOLL↔IST delta and risk",
+        "Decision",
+        "Flowchart",
+        "Validation plan",
+        "Risks and abort criteria",
+        "Next steps and approval phrases",
+    ]
+    assert "```mermaid\nflowchart TD" in md
+    assert "STAGING-TEST FREIGEGEBEN" in md and "PROD-FIX FREIGEGEBEN" in md and "ABBRECHEN" in md
+    assert "- [ ] " in md and "- [x] " in md  # preconditions derived from findings
+    assert "SOLL 12" in md and "~0.1 s" in md  # each step with its source and expected duration
+
+
+def test_everything_printed_is_escaped(reported: tuple[Project, dict[str, Path]]) -> None:
+    _, paths = reported
+    md, html = paths["md"].read_text(), paths["html"].read_text()
+    assert "<script>alert" not in md and "&lt;script&gt;alert" in md and "\\|" in md
+    assert '<script>alert("pwned")' not in html and "&lt;script&gt;alert(" in html
+    data = json.loads(paths["json"].read_text())
+    assert data["schema_version"] == 1 and data["kind"] == "freigabe.report"
+    assert any(HOSTILE in f["ist"] for f in data["findings"])  # JSON keeps the data as it is
+
+
+def test_german(reported: tuple[Project, dict[str, Path]]) -> None:
+    project, _ = reported
+    bundle = next((project.root / "dist").glob("*.tar.gz"))
+    out = project.root / "de"
+    assert project.cli("plan", "staging", "--bundle", str(bundle), "--lang", "de", "--out", str(out)).exit_code == 0
+    md = next(out.glob("*.md")).read_text()
+    for words in (
+        "SOLL-Zusammenfassung",
+        "IST↔SOLL-Delta",
+        "GO/NO-GO-Entscheidung",
+        "Abbruchkriterien",
+        "Freigabe-Phrasen",
+        "PLAN ZUERST — NICHTS AUSGEFÜHRT",
+        "AUTOMATISCHER ABBRUCH",
+        "VERBOTEN",
+    ):
+        assert words in md, words
+    bad = project.cli("plan", "staging", "--bundle", str(bundle), "--lang", "fr")
+    assert bad.exit_code == 2 and "use en or de" in bad.output
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed (`make tools` installs it)")
+    return exe
+
+
+def test_html_in_a_headless_browser(reported: tuple[Project, dict[str, Path]], tmp_path: Path) -> None:
+    _, paths = reported
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2000",
+        "--virtual-time-budget=3000",
+    ]
+    url = paths["html"].resolve().as_uri()
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console  # no errors, and the hostile <script> never ran
+    height = re.search(r'data-flowchart-height="(\d+)"', dom.stdout)
+    assert height and int(height.group(1)) > 300, "the flowchart is not visible"
+    assert 'id="verdict">NO-GO<' in dom.stdout
+    assert 'id="markdown"' in dom.stdout and 'id="copy"' in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 20_000
+    assert "http://" not in re.sub(r'(href|src)="[^"]*"', "", paths["html"].read_text().split("<body>")[0])
