@@ -127,3 +127,12 @@ def test_html_in_a_headless_browser(reported: tuple[Project, dict[str, Path]], t
     subprocess.run([_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 20_000
     assert "http://" not in re.sub(r'(href|src)="[^"]*"', "", paths["html"].read_text().split("<body>")[0])
+
+
+def test_two_plans_in_one_minute_keep_both_reports(reported: tuple[Project, dict[str, Path]]) -> None:
+    project, paths = reported
+    bundle = next((project.root / "dist").glob("*.tar.gz"))
+    out = paths["md"].parent
+    assert project.cli("plan", "staging", "--bundle", str(bundle), "--out", str(out)).exit_code == 0
+    names = sorted(p.name for p in out.glob("*.md"))
+    assert len(names) in (2, 3)  # a minute may turn in between; nothing is overwritten

@@ -329,6 +329,7 @@ def promote(
     """Deploy the bundle live on the source environment once it has been stable long enough."""
     from freigabe.usecases.planning import load_plan, save_plan
     from freigabe.usecases.promote import check_stability, find_bundle, plan_promotion
+    from freigabe.usecases.reporting import write_report
 
     with failures():
         loaded = _load(config)
@@ -342,8 +343,11 @@ def promote(
                 )
             bundle = find_bundle(loaded, stable.bundle)
         else:
-            made, stable = plan_promotion(loaded, env)
+            planned, stable = plan_promotion(loaded, env)
+            made = planned.plan
             save_plan(loaded, made)
+            paths = write_report(loaded, env, made, planned.audit)
+            out.print(f"report: {paths['html']}")
             bundle = None
             out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now")
         _apply(loaded, made, bundle, approve)

@@ -30,7 +30,11 @@ def html(report: Report, md_text: str | None = None) -> str:
 
 def write(report: Report, out_dir: Path, when: datetime) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"DEPLOY_{report.environment.upper()}_{when.strftime('%Y-%m-%d_%H%M')}"
+    base = f"DEPLOY_{report.environment.upper()}_{when.strftime('%Y-%m-%d_%H%M')}"
+    stem, n = base, 1
+    while any((out_dir / f"{stem}.{ext}").exists() for ext in ("md", "html", "json")):
+        n += 1
+        stem = f"{base}_{n}"  # a second plan in the same minute never overwrites the first
     md_text = markdown.render(report)
     paths = {"md": out_dir / f"{stem}.md", "html": out_dir / f"{stem}.html", "json": out_dir / f"{stem}.json"}
     paths["md"].write_text(md_text, encoding="utf-8")

@@ -30,6 +30,7 @@ from freigabe.usecases.build import build, content_id
 from freigabe.usecases.ledger_check import verify
 from freigabe.usecases.planning import make_deploy_plan, save_plan, scan_cache
 from freigabe.usecases.promote import plan_promotion
+from freigabe.usecases.reporting import write_report
 
 STABLE_FOR = 2.0
 
@@ -83,18 +84,26 @@ def run_demo(directory: Path | None, console: Console) -> None:
             console.print(Rule(title))
 
         shown = [False]
+        reports: list[Path] = []
 
         def approve_and_deploy(env: str, bundle: Path | None, promoted: bool = False) -> None:
             if promoted:
-                plan, stable = plan_promotion(loaded, env)
+                planned, stable = plan_promotion(loaded, env)
                 console.print(
                     f"{stable.source} has served {stable.release} verified for "
                     f"{stable.seconds:.1f} s (needed {STABLE_FOR:g} s); health is green now"
                 )
             else:
                 assert bundle is not None
-                plan = make_deploy_plan(loaded, env, bundle).plan
+                planned = make_deploy_plan(loaded, env, bundle)
+            plan = planned.plan
             save_plan(loaded, plan)
+            report = write_report(loaded, env, plan, planned.audit)
+            reports.append(report["html"])
+            verdict = plan.decision.verdict if plan.decision else "—"
+            console.print(
+                f"audit: {len(planned.audit.findings)} findings, decision [bold]{verdict}[/]; report {report['html']}"
+            )
             render.print_plan(console, plan, compact=shown[0])
             shown[0] = True
             console.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}:")
@@ -149,6 +158,9 @@ def run_demo(directory: Path | None, console: Console) -> None:
             )
         console.print(summary)
         console.print(f"evidence of every run: {root / '.freigabe' / 'runs'}/<run>/evidence.md")
+        console.print(f"plan reports (open in a browser): {reports[0]}")
+        for path in reports[1:]:
+            console.print(f"                                  {path}")
         console.print(f"done in {time.monotonic() - started:.1f} s")
     finally:
         for server in servers.values():

@@ -13,9 +13,8 @@ from freigabe.adapters.bundle import file_sha256
 from freigabe.adapters.health import run_health_check
 from freigabe.config import LoadedConfig
 from freigabe.core.pipeline import health_step_args
-from freigabe.core.plan import Plan
 from freigabe.errors import ApprovalError, BundleError, UsageError
-from freigabe.usecases.planning import make_deploy_plan
+from freigabe.usecases.planning import Planned, make_deploy_plan
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
 from freigabe.usecases.targets import open_target
@@ -120,7 +119,6 @@ def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:
     return path
 
 
-def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Plan, Stability]:
+def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Planned, Stability]:
     stable = check_stability(loaded, env_name)
-    made = make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle)).plan
-    return made, stable
+    return make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle)), stable
