@@ -65,7 +65,8 @@ def test_fix_branch_protection_through_the_api(deployed: Project, github: FakeGi
     assert "the finding is now ok" in done.output
     puts = [r for r in github.requests if r[0] == "PUT"]
     assert len(puts) == 1 and puts[0][1].endswith("/branches/main/protection")
-    assert puts[0][2]["required_status_checks"]["contexts"][-1] == "check-staging"
+    body = puts[0][2]
+    assert body is not None and body["required_status_checks"]["contexts"][-1] == "check-staging"
     events = [
         json.loads(line)["event"]
         for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()

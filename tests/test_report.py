@@ -23,7 +23,7 @@ def reported(deployed: Project) -> tuple[Project, dict[str, Path]]:
     files["evil-b.yml"] = f"name: '{HOSTILE}'\non: push\njobs: {{}}\n"
     W.write(deployed.root, files)
     bundle = deployed.build("v2")
-    out = deployed.root / "reports"
+    out = deployed.root / "report-under-test"
     result = deployed.cli("plan", "staging", "--bundle", str(bundle.path), "--out", str(out))
     assert result.exit_code == 0, result.output
     paths = {p.suffix[1:]: p for p in out.iterdir()}
