@@ -193,3 +193,31 @@ def test_unrecorded_switch(deployed: Project) -> None:
     tmp.replace(link)  # someone switched back by hand
     row = _audit(deployed)["server.unrecorded-switch"]
     assert row.status == "fail" and row.impact == "P0"
+
+
+def test_a_p1_makes_production_no_go_and_the_deploy_is_refused(deployed: Project) -> None:
+    """Staging would be CONDITIONAL GO with the same finding; production is NO-GO, no flag skips it."""
+    import time
+
+    from freigabe.errors import ExitCode
+
+    time.sleep(1.1)  # staging stable_for = 1s
+    first = deployed.cli("promote", "production")
+    plan_id = first.output.split("plan id ")[1].split()[0]
+    assert (
+        deployed.cli("promote", "production", "--plan", plan_id, "--approve", "PROD-DEPLOY FREIGEGEBEN").exit_code == 0
+    )
+    live = deployed.current("production")
+    assert live is not None
+    (deployed.deploy_path("production") / "releases" / live / "public" / "index.html").write_text("hotfix")
+    bundle = deployed.build("v2")
+    planned = deployed.cli("plan", "production", "--bundle", str(bundle.path), "--json")
+    plan = json.loads(planned.raw)
+    assert plan["decision"]["verdict"] == "NO-GO"
+    assert "server.release-drift" in plan["decision"]["blocking"]
+    refused = deployed.cli("deploy", "production", "--plan", plan["id"], "--approve", "PROD-DEPLOY FREIGEGEBEN")
+    assert refused.exit_code == ExitCode.APPROVAL and "decision NO-GO" in refused.output
+    assert deployed.current("production") == live
+    (deployed.deploy_path() / "releases" / str(deployed.current()) / "public" / "index.html").write_text("hotfix")
+    staging = deployed.cli("plan", "staging", "--bundle", str(bundle.path), "--json")
+    assert json.loads(staging.raw)["decision"]["verdict"] == "CONDITIONAL GO"
