@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 # Programs the tests use on this machine's targets; Debian packages, installed when missing.
 tools:
 	@missing=""; \
-	for pair in tar:tar sha256sum:coreutils mount:mount git:git sudo:sudo chromium:chromium nginx:nginx; do \
+	for pair in tar:tar sha256sum:coreutils mount:mount git:git sudo:sudo chromium:chromium nginx:nginx \
+	  /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -22,6 +22,8 @@ from freigabe.config import LoadedConfig, load_config
 from freigabe.usecases import demo_app
 from freigabe.usecases.build import build
 
+from .support.sshd import Sshd, start_sshd
+
 TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0-secret"
 
 
@@ -144,6 +146,14 @@ def _config(root: Path, urls: dict[str, str]) -> str:
         .replace('timeout = "2s"', 'timeout = "1s"')
         .replace('timeout = "5s"', 'timeout = "2s"')
     )
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """One real OpenSSH server for the whole session (fails, never skips, when missing)."""
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -158,14 +158,14 @@ def test_unknown_environment(tmp_path: Path) -> None:
     assert "environment 'prod' is not in freigabe.toml (configured: staging)" in result.output
 
 
-def test_fleet_and_ssh_targets_say_not_yet(tmp_path: Path) -> None:
+def test_fleet_says_not_yet_and_unreachable_ssh_is_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "freigabe.toml"
     path.write_text(
         '[environments.staging]\ndeploy_path = "/srv/a"\nurl = "http://127.0.0.1:1"\n'
         'target = ["local", "local"]\n[environments.qa]\ndeploy_path = "/srv/b"\n'
-        'url = "http://127.0.0.1:1"\ntarget = "ssh://deploy@127.0.0.1:22"\n'
+        'url = "http://127.0.0.1:1"\ntarget = "ssh://deploy@127.0.0.1:1"\n'
     )
     fleet = CliRunner().invoke(app, ["status", "staging", "--config", str(path)])
     assert fleet.exit_code == ExitCode.CONFIG and "not supported yet" in fleet.output
     ssh = CliRunner().invoke(app, ["status", "qa", "--config", str(path)])
-    assert ssh.exit_code == ExitCode.CONFIG and "SSH targets are not supported" in ssh.output
+    assert ssh.exit_code == ExitCode.TARGET and "cannot reach deploy@127.0.0.1:1 over SSH" in ssh.output

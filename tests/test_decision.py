@@ -54,3 +54,9 @@ def test_policy_is_configurable() -> None:
     assert decide([f("P2", "fail")], "staging", strict).verdict == "NO-GO"
     qa = DecisionPolicy(production_environments=["production", "eu-prod"])
     assert decide([f("P1", "fail")], "eu-prod", qa).verdict == "NO-GO"
+
+
+def test_token_mismatch_blocks_every_deploy() -> None:
+    """Reference plan, abort criteria: 'Token Hash mismatch → ABBRUCH' (although rated P1)."""
+    mismatch = finding("server.token-digest", "server", "token", soll="s", ist="differ", impact="P1", ok=False)
+    assert decide([mismatch], "staging").verdict == "NO-GO"

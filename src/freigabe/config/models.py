@@ -182,6 +182,16 @@ class ServerAuditConfig(Model):
     token_key: str = "HEALTHCHECK_TOKEN"  # noqa: S105 — the key's name in the target's .env
 
 
+class SshConfig(Model):
+    """How to reach `ssh://` targets. Host keys are always checked against known_hosts."""
+
+    key_file: str | None = None  # default: the ssh agent, then ~/.ssh/id_*
+    known_hosts: str = "~/.ssh/known_hosts"
+    jump: str | None = None  # ssh://user@bastion:22
+    connect_timeout: Duration = 15.0
+    keepalive: Duration = 15.0
+
+
 class PromotionConfig(Model):
     requires_stable_in: str
     stable_for: Duration = 3600.0
@@ -201,6 +211,7 @@ class EnvironmentConfig(Model):
     backup: BackupConfig = Field(default_factory=BackupConfig)
     promotion: PromotionConfig | None = None
     server: ServerAuditConfig = Field(default_factory=ServerAuditConfig)
+    ssh: SshConfig = Field(default_factory=SshConfig)
     lock_stale_after: Duration = 7200.0
 
     @field_validator("deploy_path")
@@ -238,6 +249,8 @@ class DecisionPolicy(Model):
     no_go_production: list[ImpactLevel] = Field(default_factory=lambda: _impacts("P0", "P1"))
     pending_is_fail_for_production: bool = True
     production_environments: list[str] = Field(default_factory=lambda: ["production"])
+    # The reference plan's abort criteria: these failures stop every deploy whatever their impact.
+    always_block: list[str] = Field(default_factory=lambda: ["server.token-digest", "server.unrecorded-switch"])
 
 
 class BranchPolicy(Model):

@@ -38,7 +38,8 @@ def decide(
     blocking_impacts = policy.no_go_production if prod else policy.no_go
     blocking, conditions, reasons = [], [], []
     for f in findings:
-        if _counts_as_failure(f, prod, policy) and f.impact in blocking_impacts:
+        always = f.status == "fail" and f.id in policy.always_block
+        if always or (_counts_as_failure(f, prod, policy) and f.impact in blocking_impacts):
             blocking.append(f.key)
             reasons.append(f"{f.impact}: {f.title} — {f.ist}")
         elif f.status in ("fail", "pending"):

@@ -35,7 +35,7 @@ def open_target(loaded: LoadedConfig, env_name: str) -> Target:
             f"environment {env_name} lists {len(env.targets)} targets; coordinated fleet deploys "
             "are not supported yet — configure one target per environment for now"
         )
-    return Target(env_name, env, open_transport(env.targets[0]), Layout(env.deploy_path))
+    return Target(env_name, env, open_transport(env.targets[0], env.ssh), Layout(env.deploy_path))
 
 
 def state_dir(loaded: LoadedConfig) -> Path:

@@ -1,0 +1,176 @@
+"""One test suite for every transport: local and a real OpenSSH server on loopback."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from freigabe.adapters.transport import LocalTransport, Transport, open_transport
+from freigabe.adapters.transport.ssh import SshTransport
+from freigabe.config.models import SshConfig
+from freigabe.errors import TargetError, UsageError
+
+from .support.sshd import Sshd
+
+
+@pytest.fixture(params=["local", "ssh"])
+def t(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    if request.param == "local":
+        yield LocalTransport()
+        return
+    server: Sshd = request.getfixturevalue("sshd")
+    transport = SshTransport(
+        server.target, SshConfig(key_file=str(server.key_file), known_hosts=str(server.known_hosts))
+    )
+    yield transport
+    transport.close()
+
+
+def test_primitives(t: Transport, tmp_path: Path) -> None:
+    base = str(tmp_path)
+    t.mkdir(f"{base}/a/b")
+    t.write(f"{base}/a/b/f", b"hello")
+    assert t.read(f"{base}/a/b/f") == b"hello"
+    t.append(f"{base}/a/b/f", b"!")
+    assert t.read(f"{base}/a/b/f") == b"hello!"
+    assert t.listdir(f"{base}/a") == ["b"] and t.listdir(f"{base}/missing") == []
+    assert t.is_dir(f"{base}/a") and not t.is_dir(f"{base}/a/b/f")
+    t.symlink("a/b", f"{base}/l")
+    assert t.readlink(f"{base}/l") == "a/b" and t.readlink(f"{base}/a") is None
+    assert not t.is_dir(f"{base}/l")
+    t.rename(f"{base}/a/b/f", f"{base}/g")
+    assert t.sha256(f"{base}/g") == "ce06092fb948d9ffac7d1a376e404b26b7575bcc11ee05a4615fef4fec3a308b"
+    t.remove_tree(f"{base}/a")
+    assert not t.exists(f"{base}/a")
+    assert t.disk_free(base) > 0
+
+
+def test_run_streams_output_and_reports_exit(t: Transport, tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = t.run(["sh", "-c", "echo one; echo two >&2; exit 3"], on_line=lines.append)
+    assert result.returncode == 3 and lines == ["one", "two"] and result.tail(1) == "two"
+    missing = t.run(["no-such-command-here"])
+    assert missing.returncode == 127 and "command not found" in missing.output
+    slow = t.run(["sleep", "5"], timeout=0.3)
+    assert slow.timed_out and not slow.ok and "timed out" in slow.output
+    dump = tmp_path / "dump.sql"
+    assert t.run(["echo", "data"], stdout_path=str(dump)).ok
+    assert t.run(["pwd"], cwd=str(tmp_path)).output.strip() == str(tmp_path)
+    assert t.run(["sh", "-c", "echo $FREIGABE_X"], env={"FREIGABE_X": "a b"}).output.strip() == "a b"
+    assert dump.read_text() == "data\n"
+
+
+def test_lock_is_exclusive(t: Transport, tmp_path: Path) -> None:
+    path = str(tmp_path / "lock")
+    assert t.lock(path, b"one")
+    assert not t.lock(path, b"two")
+    assert t.read(path) == b"one"
+    t.unlock(path)
+    assert t.lock(path, b"three")
+
+
+def test_replace_symlink_never_leaves_a_gap(t: Transport, tmp_path: Path) -> None:
+    """A reader resolving `current` thousands of times while it is switched never misses it."""
+    for name in ("r1", "r2"):
+        (tmp_path / "releases" / name).mkdir(parents=True)
+        (tmp_path / "releases" / name / "index").write_text(name)
+    link = str(tmp_path / "current")
+    t.replace_symlink("releases/r1", link)
+    stop = threading.Event()
+    misses: list[str] = []
+    reads = [0]
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                (tmp_path / "current" / "index").read_text()
+                reads[0] += 1
+            except OSError as exc:
+                misses.append(str(exc))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for index in range(3000 if isinstance(t, LocalTransport) else 300):
+        t.replace_symlink(f"releases/r{index % 2 + 1}", link)
+    stop.set()
+    thread.join()
+    assert reads[0] > 100 and misses == []
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".current")] == []
+
+
+def test_replace_symlink_refuses_a_real_directory(t: Transport, tmp_path: Path) -> None:
+    (tmp_path / "current").mkdir()
+    with pytest.raises(TargetError, match="real directory"):
+        t.replace_symlink("releases/x", str(tmp_path / "current"))
+
+
+def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:
+    with pytest.raises(TargetError, match=r"reading .* failed on"):
+        t.read(str(tmp_path / "nope"))
+
+
+def test_put_and_sha256(t: Transport, tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(3_000_000))
+    t.put(str(src), str(tmp_path / "dst.bin"))
+    assert (tmp_path / "dst.bin").read_bytes() == src.read_bytes()
+    import hashlib
+
+    assert t.sha256(str(tmp_path / "dst.bin")) == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
+
+
+def test_open_transport() -> None:
+    assert open_transport("local").name == "local"
+    with pytest.raises(UsageError, match="not understood"):
+        open_transport("ftp://x")
+
+
+def _ssh(server: Sshd, **overrides: str) -> SshTransport:
+    target = overrides.pop("target", server.target)
+    settings: dict[str, str] = {"key_file": str(server.key_file), "known_hosts": str(server.known_hosts)}
+    return SshTransport(target, SshConfig.model_validate({**settings, **overrides}))
+
+
+def test_ssh_unknown_host_key_is_refused_with_its_fingerprint(sshd: Sshd, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(TargetError, match=r"is not in .*known_hosts; refusing to connect") as caught:
+        _ssh(sshd, known_hosts=str(empty))
+    assert "SHA256:" in caught.value.message and "ssh-keyscan" in caught.value.message
+
+
+def test_ssh_changed_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    kind, key = (tmp_path / "other.pub").read_text().split()[:2]
+    changed = tmp_path / "known_hosts"
+    changed.write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    with pytest.raises(TargetError, match="CHANGED") as caught:
+        _ssh(sshd, known_hosts=str(changed))
+    assert "SHA256:" in caught.value.message
+
+
+def test_ssh_login_refused_and_unreachable(sshd: Sshd, tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
+    with pytest.raises(TargetError, match="refused the login"):
+        _ssh(sshd, key_file=str(tmp_path / "stranger"))
+    from .support.sshd import free_port
+
+    with pytest.raises(TargetError, match="cannot reach"):
+        _ssh(sshd, target=f"ssh://root@127.0.0.1:{free_port()}")
+
+
+def test_ssh_through_a_jump_host(sshd: Sshd, tmp_path: Path) -> None:
+    transport = _ssh(sshd, jump=sshd.target)
+    try:
+        assert transport.run(["echo", "via jump"]).output == "via jump"
+    finally:
+        transport.close()
