@@ -1,0 +1,74 @@
+"""The whole pipeline over SSH to a real sshd on loopback: what the web server serves is checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from freigabe.errors import ExitCode
+
+from .conftest import Project
+from .support.sshd import Sshd
+
+
+@pytest.fixture
+def over_ssh(project: Project, sshd: Sshd) -> Project:
+    toml = project.root / "freigabe.toml"
+    text = toml.read_text().replace(
+        '[environments.staging]\ntarget = "local"', f'[environments.staging]\ntarget = "{sshd.target}"', 1
+    )
+    toml.write_text(text + f"\n[environments.staging.ssh]\n{sshd.toml()}")
+    assert project.loaded().config.environments["staging"].target == sshd.target
+    bundle = project.build("v1")
+    result = project.deploy("staging", bundle.path)
+    assert result.exit_code == 0, result.output
+    assert "v1" in project.served_version()
+    return project
+
+
+def test_good_deploy_over_ssh(over_ssh: Project) -> None:
+    live = over_ssh.current()
+    bundle = over_ssh.build("v2")
+    result = over_ssh.deploy("staging", bundle.path)
+    assert result.exit_code == 0, result.output
+    assert over_ssh.current() != live and over_ssh.served() == over_ssh.current()
+    assert "v2" in over_ssh.served_version()
+    ledger = (over_ssh.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
+    assert over_ssh.cli("ledger", "verify", "staging").exit_code == 0
+    switch = [json.loads(line) for line in ledger if '"event":"switch"' in line][-1]
+    assert switch["data"]["after"] == f"releases/{over_ssh.current()}"
+
+
+def test_failed_health_rolls_back_over_ssh(over_ssh: Project) -> None:
+    live = over_ssh.current()
+    bundle = over_ssh.build("v2", respond={"/health": {"status": 500}})
+    result = over_ssh.deploy("staging", bundle.path)
+    assert result.exit_code == ExitCode.ROLLED_BACK, result.output
+    assert over_ssh.current() == live and over_ssh.served() == live and "v1" in over_ssh.served_version()
+
+
+def test_failing_migration_aborts_before_the_switch_over_ssh(over_ssh: Project) -> None:
+    live = over_ssh.current()
+    over_ssh.write("v2")
+    (over_ssh.app / "migrations" / "002_broken.sql").write_text("alter table nope add column x;\n")
+    from freigabe.usecases.build import build
+
+    bundle = build(over_ssh.loaded(), sha="66ssh".ljust(40, "0")).bundle
+    result = over_ssh.deploy("staging", bundle.path)
+    assert result.exit_code == ExitCode.GATE, result.output
+    assert "migration 002_broken.sql failed" in result.output  # the remote output, streamed
+    assert over_ssh.current() == live and "v1" in over_ssh.served_version()
+
+
+def test_wrong_token_is_stopped_by_the_token_digest_finding(over_ssh: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = over_ssh.current()
+    bundle = over_ssh.build("v2")
+    monkeypatch.setenv("HEALTHCHECK_TOKEN", "not-the-token-in-the-servers-env")
+    planned = over_ssh.cli("plan", "staging", "--bundle", str(bundle.path), "--json")
+    plan = json.loads(planned.raw)
+    assert plan["decision"]["verdict"] == "NO-GO" and "server.token-digest" in plan["decision"]["blocking"]
+    result = over_ssh.cli("deploy", "staging", "--plan", plan["id"], "--approve", "STAGING-TEST FREIGEGEBEN")
+    assert result.exit_code == ExitCode.APPROVAL and "server.token-digest" in result.output
+    assert "not-the-token" not in result.output
+    assert over_ssh.current() == live and "v1" in over_ssh.served_version()
