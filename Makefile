@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 tools:
 	@missing=""; \
 	for pair in tar:tar sha256sum:coreutils mount:mount git:git sudo:sudo chromium:chromium nginx:nginx \
-	  /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client; do \
+	  /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client /usr/sbin/php-fpm8.2:php-fpm php:php-cli \
+	  /usr/sbin/mariadbd:mariadb-server mysqldump:mariadb-client wrk:wrk; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
