@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -85,7 +85,7 @@ class Site:
 
 
 @pytest.fixture
-def make_site(tmp_path: Path) -> Iterator[object]:
+def make_site(tmp_path: Path) -> Iterator[Callable[[str, bool], Site]]:
     stacks: list[WebStack] = []
 
     def factory(root_var: str, reload: bool) -> Site:
@@ -102,8 +102,10 @@ def make_site(tmp_path: Path) -> Iterator[object]:
         stack.stop()
 
 
-def test_document_root_without_reload_serves_stale_code_and_freigabe_rolls_back(make_site) -> None:  # type: ignore[no-untyped-def]
-    site = make_site("$document_root", reload=False)
+def test_document_root_without_reload_serves_stale_code_and_freigabe_rolls_back(
+    make_site: Callable[[str, bool], Site],
+) -> None:
+    site = make_site("$document_root", False)
     code, output = site.deploy("v1")
     assert code == 0, output
     assert site.served() == "demo-shop v1"
@@ -114,9 +116,9 @@ def test_document_root_without_reload_serves_stale_code_and_freigabe_rolls_back(
     assert site.served() == "demo-shop v1"
 
 
-def test_document_root_stays_stale_until_the_reload(make_site) -> None:  # type: ignore[no-untyped-def]
+def test_document_root_stays_stale_until_the_reload(make_site: Callable[[str, bool], Site]) -> None:
     """Switch by hand (no reload): the old code is still served seconds later; the reload fixes it."""
-    site = make_site("$document_root", reload=False)
+    site = make_site("$document_root", False)
     assert site.deploy("v1")[0] == 0
     for _ in range(3):
         assert site.served() == "demo-shop v1"  # warm OPcache and the realpath cache
@@ -139,8 +141,8 @@ def test_document_root_stays_stale_until_the_reload(make_site) -> None:  # type:
         time.sleep(0.05)
 
 
-def test_document_root_with_freigabes_reload_serves_the_new_release(make_site) -> None:  # type: ignore[no-untyped-def]
-    site = make_site("$document_root", reload=True)
+def test_document_root_with_freigabes_reload_serves_the_new_release(make_site: Callable[[str, bool], Site]) -> None:
+    site = make_site("$document_root", True)
     assert site.deploy("v1")[0] == 0
     assert site.served() == "demo-shop v1"
     code, output = site.deploy("v2")
@@ -148,8 +150,8 @@ def test_document_root_with_freigabes_reload_serves_the_new_release(make_site) -
     assert site.served() == "demo-shop v2"
 
 
-def test_realpath_root_serves_the_new_release_at_once(make_site) -> None:  # type: ignore[no-untyped-def]
-    site = make_site("$realpath_root", reload=False)
+def test_realpath_root_serves_the_new_release_at_once(make_site: Callable[[str, bool], Site]) -> None:
+    site = make_site("$realpath_root", False)
     assert site.deploy("v1")[0] == 0
     assert site.served() == "demo-shop v1"
     code, output = site.deploy("v2")
@@ -160,8 +162,8 @@ def test_realpath_root_serves_the_new_release_at_once(make_site) -> None:  # typ
     assert ready["data"]["details"]["seconds_to_ready"] < 0.1
 
 
-def test_the_audit_flags_document_root(make_site) -> None:  # type: ignore[no-untyped-def]
-    site = make_site("$document_root", reload=True)
+def test_the_audit_flags_document_root(make_site: Callable[[str, bool], Site]) -> None:
+    site = make_site("$document_root", True)
     assert site.deploy("v1")[0] == 0
     result = CliRunner().invoke(
         app, ["audit", "server", "--env", "staging", "--json", "--config", str(site.root / "freigabe.toml")]
