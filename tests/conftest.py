@@ -22,6 +22,7 @@ from freigabe.config import LoadedConfig, load_config
 from freigabe.usecases import demo_app
 from freigabe.usecases.build import build
 
+from .support.mariadb import MariaDB, start_mariadb
 from .support.sshd import Sshd, start_sshd
 
 TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0-secret"
@@ -152,6 +153,14 @@ def _config(root: Path, urls: dict[str, str]) -> str:
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """One real OpenSSH server for the whole session (fails, never skips, when missing)."""
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDB]:
+    """One real MariaDB server for the whole session (fails, never skips, when missing)."""
+    server = start_mariadb()
     yield server
     server.stop()
 

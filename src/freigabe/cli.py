@@ -225,6 +225,38 @@ def fix(
 
 
 @app.command()
+def restore(
+    env: EnvArg,
+    backup: Annotated[str, typer.Option(help="Backup id (its folder name under backups/).")],
+    files: Annotated[bool, typer.Option("--files", help="Also restore shared/ from the app archive.")] = False,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="The restore plan id shown without --plan.")] = None,
+    approve: Annotated[str | None, typer.Option(help="PROD-FIX FREIGEGEBEN")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Restore a backup's database dump (and shared files with --files), behind PROD-FIX FREIGEGEBEN."""
+    from freigabe.config.models import FIX_PHRASE
+    from freigabe.usecases import restore as restores
+
+    with failures():
+        loaded = _load(config)
+        if plan_id is None or approve is None:
+            made = restores.plan_restore(loaded, env, backup, files)
+            out.print(f"restore plan [bold]{made.id[:16]}[/] for {env}:")
+            for step in made.describe():
+                out.print(f"  • {escape(step)}")
+            flag = " --files" if files else ""
+            out.print(
+                f"to apply: freigabe restore {env} --backup {backup}{flag} --plan {made.id[:16]} "
+                f"--approve '{FIX_PHRASE}'"
+            )
+            return
+        result = restores.apply_restore(loaded, env, backup, plan_id, approve, files)
+        out.print(
+            f"[green]✔[/] restored {', '.join(result['restored']) or 'nothing'} from {backup} (run {result['run']})"
+        )
+
+
+@app.command()
 def attest(
     finding: Annotated[str, typer.Argument(help="Key of a pending finding.")],
     env: Annotated[str, typer.Option("--env")],

@@ -167,7 +167,9 @@ class BackupConfig(Model):
     enabled: bool = True
     dir: str | None = None
     exclude: list[str] = Field(default_factory=list)
-    db_dump: Argv | None = None
+    db_dump: Argv | None = None  # writes the dump to stdout, e.g. ["mysqldump", "--single-transaction", "app"]
+    db_restore: Argv | None = None  # reads a dump on stdin, e.g. ["mysql", "app"] (used by `freigabe restore`)
+    files: list[str] = Field(default_factory=list)  # absolute paths kept too, e.g. the nginx site config
     keep: int = Field(default=5, ge=1)
     best_effort: bool = False
     timeout: Duration = 1800.0

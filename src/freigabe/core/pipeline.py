@@ -187,6 +187,7 @@ def deploy_steps(
                         *backup.exclude,
                     ],
                     "db_dump": backup.db_dump,
+                    "files": list(backup.files),
                     "keep": backup.keep,
                     "best_effort": backup.best_effort,
                     "timeout": backup.timeout,

@@ -376,6 +376,14 @@ class Executor:
                     f"{self.redactor.text(dumped.tail(1))})"
                 )
             files.append("db.sql")
+        if args.get("files"):
+            kept = [path.lstrip("/") for path in args["files"]]
+            config = self.t.run(
+                ["tar", "-czf", f"{folder}/config.tar.gz", "-C", "/", "--", *kept], timeout=args["timeout"]
+            )
+            if not config.ok:
+                raise StepFailed(f"config archive failed (tar exit {config.returncode}: {config.tail(1)})")
+            files.append("config.tar.gz")
         sums = {name: self.t.sha256(f"{folder}/{name}") for name in files}
         self.t.write(f"{folder}/SHA256SUMS", "".join(f"{d}  {n}\n" for n, d in sums.items()).encode())
         removed = self._prune_backups(posixpath.dirname(folder), int(args["keep"]))
