@@ -156,7 +156,7 @@ def test_failing_gate_command_aborts_before_switch(deployed: Project) -> None:
     live = deployed.current()
     deployed.write("v2")
     manage = deployed.app / "manage.py"
-    manage.write_text(manage.read_text().replace('db().execute("select 1")', 'sys.exit("boot failed")'))
+    manage.write_text(manage.read_text().replace('print("boot ok")', 'sys.exit("boot failed")'))
     from freigabe.usecases.build import build
 
     bundle = build(deployed.loaded(), sha="77v2".ljust(40, "0")).bundle

@@ -382,7 +382,31 @@ def promote(
             out.print(f"report: {paths['html']}")
             bundle = None
             out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now")
+        from freigabe.usecases.preflight import run_preflight
+
+        out.print("pre-flight (read-only):")
+        run_preflight(
+            loaded, env, bundle or Path(str(made.bundle.path if made.bundle else "")), render.ConsoleReporter(out)
+        )
         _apply(loaded, made, bundle, approve)
+
+
+@app.command()
+def preflight(
+    env: EnvArg,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle (default: the one live on the promotion source).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Read-only pre-flight: the bundle in a temporary copy on the target, gates, nginx -t, .env, migrations."""
+    from freigabe.usecases.preflight import run_preflight
+    from freigabe.usecases.promote import check_stability, find_bundle
+
+    with failures():
+        loaded = _load(config)
+        if bundle is None:
+            bundle = find_bundle(loaded, check_stability(loaded, env).bundle)
+        run_preflight(loaded, env, bundle, render.ConsoleReporter(out))
+        out.print(f"[bold green]pre-flight passed[/] for {env}: nothing was switched; the temporary copy is removed")
 
 
 @app.command()

@@ -469,3 +469,120 @@ def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
         on_failure="rollback",
         why="Back to a release that was verified healthy before.",
     )
+
+
+def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
+    """Read-only pre-flight: the bundle extracted to a temporary folder on the target, layer-2 and
+    layer-3 gates run there, `nginx -t`, the .env link and pending migrations checked. Nothing
+    live is touched; the folder is removed afterwards by the caller."""
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    folder = f"{layout.state}/preflight/{name}"
+    remote_bundle = f"{layout.bundles}/{bundle.name}"
+    deploy, gates = config.deploy, config.gates
+    steps = [
+        Step(
+            id="bundle.upload",
+            title=f"Copy {bundle.name} to the target",
+            action="bundle.upload",
+            args={"name": bundle.name, "remote": remote_bundle, "sha256": bundle.sha256},
+            source="Pre-flight",
+        ),
+        Step(
+            id="bundle.verify",
+            title=f"Verify SHA-256 on the target: {bundle.sha256[:16]}…",
+            action="bundle.verify",
+            args={"remote": remote_bundle, "sha256": bundle.sha256},
+            source="Pre-flight",
+        ),
+        Step(
+            id="preflight.extract",
+            title=f"Extract into {folder} (a temporary copy, never live)",
+            action="release.extract",
+            args={
+                "bundle": remote_bundle,
+                "release": name,
+                "release_dir": folder,
+                "partial_dir": folder + ".partial",
+                "manifest": f"{folder}.manifest.json",
+                "revision_file": deploy.revision_file,
+                "shared": [*deploy.shared_files, *deploy.shared_dirs],
+                "preflight": True,
+            },
+            source="Pre-flight 1",
+        ),
+        Step(
+            id="shared.link",
+            title="Link shared files into the copy",
+            action="shared.link",
+            args={
+                "release_dir": folder,
+                "shared_dir": layout.shared,
+                "files": list(deploy.shared_files),
+                "dirs": list(deploy.shared_dirs),
+                "create_dirs": [],
+            },
+            source="Pre-flight 4",
+        ),
+        Step(
+            id="gate.files",
+            title=f"Gates: {len(gates.required_files)} files, {len(gates.required_dirs)} dirs",
+            action="gate.files",
+            args={"root": folder, "files": list(gates.required_files), "dirs": list(gates.required_dirs)},
+            source="Pre-flight 2",
+        ),
+    ]
+    steps += _command_steps(
+        "gate.layer2.command",
+        gates.commands,
+        title="Layer-2 gate",
+        cwd=folder,
+        timeout=gates.command_timeout,
+        on_failure="abort",
+        why="",
+        source="Pre-flight 2",
+    )
+    if uses_layer3(env_name, env):  # the same gates the deploy will run, no more, no less
+        steps += _command_steps(
+            "gate.layer3.command",
+            gates.production_commands,
+            title="Layer-3 gate",
+            cwd=folder,
+            timeout=gates.command_timeout,
+            on_failure="abort",
+            why="Runs in the temporary copy only.",
+            source="SOLL 20",
+        )
+    if env.server.nginx_test:
+        steps += _command_steps(
+            "nginx.test",
+            [env.server.nginx_test],
+            title="nginx -t",
+            cwd=env.deploy_path,
+            timeout=60,
+            on_failure="abort",
+            why="",
+            source="Pre-flight 3",
+        )
+    if ".env" in deploy.shared_files:
+        steps.append(
+            Step(
+                id="env.link",
+                title=".env in the copy is a link into shared/",
+                action="check.link",
+                args={"path": f"{folder}/.env", "into": layout.shared},
+                source="Pre-flight 4",
+            )
+        )
+    if env.server.migrations_status:
+        steps.append(
+            Step(
+                id="migrations.pending",
+                title="Pending migrations: " + " ".join(env.server.migrations_status),
+                action="migrations.pending",
+                args={"argv": env.server.migrations_status, "cwd": folder, "timeout": 120},
+                source="Pre-flight 5",
+                on_failure="warn",
+            )
+        )
+    return steps

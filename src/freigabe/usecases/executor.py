@@ -156,10 +156,10 @@ class Executor:
             if step.on_failure == "rollback" and switched:
                 self._rollback(step, outcome)
             self._abort(step, outcome)
-        self.result.outcome = "deployed"
+        self.result.outcome = "preflight passed" if plan.kind == "preflight" else "deployed"
         self.recorder.record(
             "run.finished",
-            outcome="deployed",
+            outcome=self.result.outcome,
             release=plan.release,
             current_after=self._current(),
             warnings=self.result.warnings,
@@ -435,6 +435,9 @@ class Executor:
         revision = posixpath.join(partial, args["revision_file"])
         self.t.mkdir(posixpath.dirname(revision))
         self.t.write(revision, (args["release"] + "\n").encode())
+        if args.get("preflight"):
+            self.t.rename(partial, release_dir)
+            return Outcome(True, f"{len(self.scan.files)} files in a temporary copy", {"files": len(self.scan.files)})
         self.t.mkdir(self.layout.manifests)
         manifest = {"release": args["release"], "files": self.scan.manifest()}
         self.t.write(args["manifest"], json.dumps(manifest, indent=0).encode())
@@ -522,6 +525,21 @@ class Executor:
         last = self.redactor.text(result.tail(1)) or "no output"
         what = "timed out" if result.timed_out else f"exit {result.returncode}"
         return Outcome(False, f"`{' '.join(args['argv'])}` {what}: {last}", details)
+
+    def _do_check_link(self, step: Step) -> Outcome:
+        link = self.t.readlink(step.args["path"])
+        if link is None or not link.startswith(step.args["into"]):
+            raise GateFailed(f"{step.args['path']} is not a link into {step.args['into']} ({link or 'not a link'})")
+        return Outcome(True, f"→ {link}")
+
+    def _do_migrations_pending(self, step: Step) -> Outcome:
+        args = step.args
+        result = self.t.run(args["argv"], cwd=args["cwd"], timeout=args["timeout"])
+        if not result.ok:
+            return Outcome(False, f"`{' '.join(args['argv'])}` exit {result.returncode}: {result.tail(1)}")
+        pending = [ln.strip() for ln in result.output.splitlines() if "pending" in ln.lower()]
+        summary = f"{len(pending)} pending" + (f": {'; '.join(pending[:5])}" if pending else "")
+        return Outcome(True, summary, {"pending": pending})
 
     def _do_switch(self, step: Step) -> Outcome:
         link, target = step.args["link"], step.args["target"]

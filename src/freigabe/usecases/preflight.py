@@ -1,0 +1,77 @@
+"""Pre-flight (read-only for what is live): the bundle checked in a temporary copy on the target.
+
+Extract to `.freigabe/preflight/<stamp>`, link shared files, run the layer-2 and layer-3 gates
+there (layer 3 is `php artisan config:cache` for Laravel: it writes into the copy only), run
+`nginx -t`, check the `.env` link and list pending migrations; then remove the copy. Nothing is
+switched. Runs under the deploy lock so it never races a deploy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from freigabe.adapters.bundle import scan_verified_bundle, verify_local_bundle
+from freigabe.config import LoadedConfig
+from freigabe.core import pipeline
+from freigabe.core.plan import BundleRef, Plan, PlanInputs
+from freigabe.usecases import lock
+from freigabe.usecases.apply import new_run_id, redactor_for
+from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
+from freigabe.usecases.planning import scan_cache
+from freigabe.usecases.records import Recorder
+from freigabe.usecases.targets import open_target, state_dir
+
+
+def run_preflight(
+    loaded: LoadedConfig, env_name: str, bundle_path: Path, reporter: Reporter | None = None
+) -> RunResult:
+    info = verify_local_bundle(bundle_path)
+    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
+    target = open_target(loaded, env_name)
+    name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
+    bundle = BundleRef(
+        name=info.name,
+        sha256=info.sha256,
+        size=info.size,
+        path=str(bundle_path.resolve()),
+        sha=info.sha,
+        files=len(scan.files),
+        unpacked_size=scan.total_size,
+    )
+    steps = pipeline.preflight_steps(loaded.config, env_name, bundle, name)
+    current = target.current()
+    plan = Plan(
+        kind="preflight",
+        environment=env_name,
+        target=target.env.targets[0],
+        deploy_path=target.env.deploy_path,
+        release=name,
+        previous_release=current,
+        bundle=bundle,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
+        approval_phrase="",
+        steps=steps,
+        rollback_steps=[],
+    )
+    run = new_run_id()
+    held = lock.acquire(target.transport, target.layout, env_name, run, None, target.env.lock_stale_after)
+    folder = f"{target.layout.state}/preflight/{name}"
+    try:
+        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, run, redactor_for(plan))
+        executor = Executor(
+            plan=plan,
+            transport=target.transport,
+            recorder=recorder,
+            redactor=redactor_for(plan),
+            reporter=reporter or QuietReporter(),
+            log_dir=state_dir(loaded) / "runs" / run,
+            bundle_path=bundle_path,
+            scan=scan,
+        )
+        return executor.execute()
+    finally:
+        for path in (folder, folder + ".partial"):
+            target.transport.remove_tree(path)
+        lock.release(target.transport, target.layout, held)
+        target.close()
