@@ -42,9 +42,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: tools $(STAMP)
 	$(BIN)/python bench/deploy_local.py --rounds 5 --dir /dev/shm
 	$(BIN)/python bench/deploy_local.py --rounds 5
+	$(BIN)/python bench/ssh_deploy.py --rounds 3
+	$(BIN)/python bench/recovery_times.py --rounds 5
+	$(BIN)/python bench/switch_under_load.py --seconds 20 --runs 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
