@@ -72,3 +72,24 @@ def test_wrong_token_is_stopped_by_the_token_digest_finding(over_ssh: Project, m
     assert result.exit_code == ExitCode.APPROVAL and "server.token-digest" in result.output
     assert "not-the-token" not in result.output
     assert over_ssh.current() == live and "v1" in over_ssh.served_version()
+
+
+def test_a_failing_remote_command_names_host_step_and_last_lines(over_ssh: Project, sshd: Sshd) -> None:
+    over_ssh.write("v2")
+    manage = over_ssh.app / "manage.py"
+    manage.write_text(
+        manage.read_text().replace(
+            'print("boot ok")', 'print("line one"); print("line two"); sys.exit("boot failed: DB_PASSWORD=hunter22")'
+        )
+    )
+    from freigabe.usecases.build import build
+
+    bundle = build(over_ssh.loaded(), sha="55ssh".ljust(40, "0")).bundle
+    result = over_ssh.deploy("staging", bundle.path)
+    assert result.exit_code == ExitCode.GATE
+    assert f"on ssh://root@127.0.0.1:{sshd.port}" in result.output
+    assert "gate.layer2.command.2" in result.output
+    assert "line one | line two | boot failed" in result.output
+    assert "hunter22" not in result.output  # secrets in remote output are redacted
+    logs = sorted((over_ssh.root / ".freigabe" / "runs").rglob("*gate.layer2.command.2.log"))
+    assert logs and "line two" in logs[-1].read_text() and "hunter22" not in logs[-1].read_text()

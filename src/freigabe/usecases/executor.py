@@ -210,7 +210,7 @@ class Executor:
         )
         live = f"current still points at {left}" if left else "no release was live"
         message = (
-            f"{plan.kind} to {plan.environment} stopped at {step.id} ({outcome.summary}); "
+            f"{plan.kind} to {plan.environment} on {self.t.name} stopped at {step.id} ({outcome.summary}); "
             f"nothing live was changed: {live}"
         )
         error_type = (
@@ -522,7 +522,7 @@ class Executor:
         details = {"exit": result.returncode, "tail": self.redactor.text(result.tail(5)), "log": str(log)}
         if result.ok:
             return Outcome(True, f"exit 0 in {result.seconds:.1f} s", details)
-        last = self.redactor.text(result.tail(1)) or "no output"
+        last = self.redactor.text(result.tail(3)).replace("\n", " | ") or "no output"
         what = "timed out" if result.timed_out else f"exit {result.returncode}"
         return Outcome(False, f"`{' '.join(args['argv'])}` {what}: {last}", details)
 
