@@ -24,6 +24,7 @@ from freigabe.config import load_config
 from freigabe.errors import ExitCode
 from freigabe.usecases.build import build
 
+from .support.sshd import Sshd
 from .support.webstack import WebStack, start_webstack, write_php_app
 
 
@@ -59,10 +60,15 @@ nginx_config = ["{nginx_conf}"]
 
 
 class Site:
-    def __init__(self, root: Path, stack: WebStack, reload: bool) -> None:
+    def __init__(self, root: Path, stack: WebStack, reload: bool, sshd: Sshd | None = None) -> None:
         self.root, self.stack = root, stack
         cmds = [stack.reload_command()] if reload else []
-        (root / "freigabe.toml").write_text(_config(stack.deploy_path, stack.url, cmds, stack.nginx_conf))
+        text = _config(stack.deploy_path, stack.url, cmds, stack.nginx_conf)
+        if sshd is not None:  # the same stack, reached over SSH
+            text = text.replace('target = "local"', f'target = "{sshd.target}"') + (
+                f"\n[environments.staging.ssh]\n{sshd.toml()}"
+            )
+        (root / "freigabe.toml").write_text(text)
         self.runner = CliRunner()
         self.n = 0
 
@@ -84,9 +90,10 @@ class Site:
         return httpx.get(f"{self.stack.url}/index.php", timeout=5).text.strip()
 
 
-@pytest.fixture
-def make_site(tmp_path: Path) -> Iterator[Callable[[str, bool], Site]]:
+@pytest.fixture(params=["local", "ssh"])
+def make_site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str, bool], Site]]:
     stacks: list[WebStack] = []
+    sshd: Sshd | None = request.getfixturevalue("sshd") if request.param == "ssh" else None
 
     def factory(root_var: str, reload: bool) -> Site:
         deploy = tmp_path / "deploy"
@@ -95,7 +102,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[[str, bool], Site]]:
         stacks.append(stack)
         root = tmp_path / "project"
         root.mkdir(exist_ok=True)
-        return Site(root, stack, reload)
+        return Site(root, stack, reload, sshd)
 
     yield factory
     for stack in stacks:
