@@ -56,6 +56,20 @@ def _command_steps(
     ]
 
 
+def _mark_step(step_id: str, release: str, mark: str, *, source: str, why: str) -> Step:
+    return Step(
+        id=step_id,
+        title=f"Mark {release} {mark}",
+        action="release.mark",
+        args={"release": release, "mark": mark},
+        why=why,
+        source=source,
+        expected_seconds=0.1,
+        on_failure="warn",
+        phase="finish",
+    )
+
+
 def health_step_args(env: EnvironmentConfig, check: HealthCheck) -> dict[str, Any]:
     return {
         "name": check.name,
@@ -364,16 +378,12 @@ def deploy_steps(
             )
         )
     steps += [
-        Step(
-            id="release.mark",
-            title=f"Mark {release} good",
-            action="release.mark",
-            args={"release": release, "mark": "good"},
-            why="Rollbacks and promotions pick releases by verified marks, never by mtime.",
+        _mark_step(
+            "release.mark",
+            release,
+            "good",
             source="Evidence",
-            expected_seconds=0.1,
-            on_failure="warn",
-            phase="finish",
+            why="Rollbacks and promotions pick releases by verified marks, never by mtime.",
         ),
         Step(
             id="cleanup",
@@ -442,16 +452,12 @@ def rollback_steps(config: Config, env_name: str, failed_release: str | None, re
     )
     if failed_release:
         steps.append(
-            Step(
-                id="rollback.mark",
-                title=f"Mark {failed_release} bad",
-                action="release.mark",
-                args={"release": failed_release, "mark": "bad"},
-                why="A bad release is never picked again by rollback or promotion.",
+            _mark_step(
+                "rollback.mark",
+                failed_release,
+                "bad",
                 source="SOLL 24",
-                expected_seconds=0.1,
-                on_failure="warn",
-                phase="finish",
+                why="A bad release is never picked again by rollback or promotion.",
             )
         )
     return steps

@@ -25,6 +25,19 @@ from freigabe.usecases.audit import AuditResult, run_audit
 from freigabe.usecases.targets import open_target, state_dir
 
 
+def bundle_ref(info: BundleInfo, scan: BundleScan, bundle_path: Path) -> BundleRef:
+    """What a plan records of a verified, scanned bundle."""
+    return BundleRef(
+        name=info.name,
+        sha256=info.sha256,
+        size=info.size,
+        path=str(bundle_path.resolve()),
+        sha=info.sha,
+        files=len(scan.files),
+        unpacked_size=scan.total_size,
+    )
+
+
 def scan_cache(loaded: LoadedConfig) -> Path:
     return state_dir(loaded) / "scans"
 
@@ -91,15 +104,7 @@ def make_deploy_plan(
         target.close()
     when = now or datetime.now(UTC)
     release = release_name(when, info.sha)
-    bundle = BundleRef(
-        name=info.name,
-        sha256=info.sha256,
-        size=info.size,
-        path=str(bundle_path.resolve()),
-        sha=info.sha,
-        files=len(scan.files),
-        unpacked_size=scan.total_size,
-    )
+    bundle = bundle_ref(info, scan, bundle_path)
     steps = pipeline.deploy_steps(loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
     audited = (
         run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)

@@ -14,11 +14,11 @@ from pathlib import Path
 from freigabe.adapters.bundle import scan_verified_bundle, verify_local_bundle
 from freigabe.config import LoadedConfig
 from freigabe.core import pipeline
-from freigabe.core.plan import BundleRef, Plan, PlanInputs
+from freigabe.core.plan import Plan, PlanInputs
 from freigabe.usecases import lock
 from freigabe.usecases.apply import new_run_id, redactor_for
 from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
-from freigabe.usecases.planning import scan_cache
+from freigabe.usecases.planning import bundle_ref, scan_cache
 from freigabe.usecases.records import Recorder
 from freigabe.usecases.targets import open_target, state_dir
 
@@ -30,15 +30,7 @@ def run_preflight(
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
     target = open_target(loaded, env_name)
     name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
-    bundle = BundleRef(
-        name=info.name,
-        sha256=info.sha256,
-        size=info.size,
-        path=str(bundle_path.resolve()),
-        sha=info.sha,
-        files=len(scan.files),
-        unpacked_size=scan.total_size,
-    )
+    bundle = bundle_ref(info, scan, bundle_path)
     steps = pipeline.preflight_steps(loaded.config, env_name, bundle, name)
     current = target.current()
     plan = Plan(
