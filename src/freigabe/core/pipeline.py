@@ -139,6 +139,34 @@ def _verify_steps(env: EnvironmentConfig, release: str, prefix: str, on_failure:
     return steps
 
 
+def gate_command_steps(config: Config, env_name: str, cwd: str) -> list[Step]:
+    """The layer-2 gate commands, plus layer 3 where it applies: one definition for the deploy
+    and the pre-flight, so the pre-flight checks exactly what the deploy will check."""
+    env, gates = config.environment(env_name), config.gates
+    steps = _command_steps(
+        "gate.layer2.command",
+        gates.commands,
+        title="Layer-2 gate",
+        cwd=cwd,
+        timeout=gates.command_timeout,
+        on_failure="abort",
+        why="The release must load and boot before it may go live.",
+        source="SOLL 9",
+    )
+    if uses_layer3(env_name, env):
+        steps += _command_steps(
+            "gate.layer3.command",
+            gates.production_commands,
+            title="Layer-3 gate",
+            cwd=cwd,
+            timeout=gates.command_timeout,
+            on_failure="abort",
+            why="Production also requires the configuration to cache.",
+            source="SOLL 20",
+        )
+    return steps
+
+
 def deploy_steps(
     config: Config,
     env_name: str,
@@ -278,27 +306,7 @@ def deploy_steps(
             expected_seconds=1,
         ),
     ]
-    steps += _command_steps(
-        "gate.layer2.command",
-        gates.commands,
-        title="Layer-2 gate",
-        cwd=rel_dir,
-        timeout=gates.command_timeout,
-        on_failure="abort",
-        why="The release must load and boot before it may go live.",
-        source="SOLL 9",
-    )
-    if uses_layer3(env_name, env):
-        steps += _command_steps(
-            "gate.layer3.command",
-            gates.production_commands,
-            title="Layer-3 gate",
-            cwd=rel_dir,
-            timeout=gates.command_timeout,
-            on_failure="abort",
-            why="Production also requires the configuration to cache.",
-            source="SOLL 20",
-        )
+    steps += gate_command_steps(config, env_name, rel_dir)
     steps += _command_steps(
         "migrate",
         deploy.migrate,
@@ -538,27 +546,7 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
             source="Pre-flight 2",
         ),
     ]
-    steps += _command_steps(
-        "gate.layer2.command",
-        gates.commands,
-        title="Layer-2 gate",
-        cwd=folder,
-        timeout=gates.command_timeout,
-        on_failure="abort",
-        why="",
-        source="Pre-flight 2",
-    )
-    if uses_layer3(env_name, env):  # the same gates the deploy will run, no more, no less
-        steps += _command_steps(
-            "gate.layer3.command",
-            gates.production_commands,
-            title="Layer-3 gate",
-            cwd=folder,
-            timeout=gates.command_timeout,
-            on_failure="abort",
-            why="Runs in the temporary copy only.",
-            source="SOLL 20",
-        )
+    steps += gate_command_steps(config, env_name, folder)  # exactly the deploy's gates
     if env.server.nginx_test:
         steps += _command_steps(
             "nginx.test",
