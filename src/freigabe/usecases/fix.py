@@ -20,6 +20,7 @@ from freigabe.core.redact import Redactor
 from freigabe.errors import ApprovalError, StalePlan, UsageError
 from freigabe.usecases import lock as locks
 from freigabe.usecases.audit import run_audit
+from freigabe.usecases.planning import id_matches, require_fix_phrase
 from freigabe.usecases.records import Recorder, actor
 from freigabe.usecases.targets import open_target
 
@@ -108,10 +109,9 @@ def plan_fix(loaded: LoadedConfig, env_name: str, key: str) -> tuple[FixPlan, Fi
 
 
 def apply_fix(loaded: LoadedConfig, env_name: str, key: str, plan_id: str, phrase: str) -> dict[str, Any]:
-    if " ".join(phrase.split()) != FIX_PHRASE:
-        raise ApprovalError(f"a fix needs the phrase {FIX_PHRASE!r}")
+    require_fix_phrase(phrase, "fix")
     fix, _ = plan_fix(loaded, env_name, key)
-    if not fix.id.startswith(plan_id.strip().lower()) or len(plan_id.strip()) < 8:
+    if not id_matches(plan_id, fix.id):
         raise StalePlan(
             f"fix plan {plan_id[:12]} is not the current fix for {key} (now {fix.id[:12]}): the "
             f"facts changed; run `freigabe fix {key} --env {env_name}` again and approve that"

@@ -237,3 +237,15 @@ def check_phrase(plan: Plan, phrase: str) -> None:
         f"the approval phrase is wrong; to approve plan {plan.id[:12]} type exactly "
         f"{plan.approval_phrase!r} (or {ABORT_PHRASE} to cancel)"
     )
+
+
+def require_fix_phrase(phrase: str, action: str) -> None:
+    """`PROD-FIX FREIGEGEBEN` approves fixes and restores; nothing else does."""
+    if " ".join(phrase.split()) != FIX_PHRASE:
+        raise ApprovalError(f"a {action} needs the phrase {FIX_PHRASE!r}")
+
+
+def id_matches(given: str, actual: str) -> bool:
+    """An approved id may be given shortened, but to at least 8 characters."""
+    wanted = given.strip().lower()
+    return len(wanted) >= 8 and actual.startswith(wanted)

@@ -15,9 +15,10 @@ from freigabe.config import LoadedConfig
 from freigabe.config.models import FIX_PHRASE
 from freigabe.core.plan import canonical_json, sha256_text
 from freigabe.core.redact import Redactor
-from freigabe.errors import ApprovalError, StalePlan, StepFailed, UsageError
+from freigabe.errors import StalePlan, StepFailed, UsageError
 from freigabe.usecases import lock as locks
 from freigabe.usecases.apply import new_run_id
+from freigabe.usecases.planning import id_matches, require_fix_phrase
 from freigabe.usecases.records import Recorder, actor
 from freigabe.usecases.targets import Target, open_target
 
@@ -79,10 +80,9 @@ def plan_restore(loaded: LoadedConfig, env_name: str, backup: str, files: bool =
 def apply_restore(
     loaded: LoadedConfig, env_name: str, backup: str, plan_id: str, phrase: str, files: bool = False
 ) -> dict[str, Any]:
-    if " ".join(phrase.split()) != FIX_PHRASE:
-        raise ApprovalError(f"a restore needs the phrase {FIX_PHRASE!r}")
+    require_fix_phrase(phrase, "restore")
     plan = plan_restore(loaded, env_name, backup, files)
-    if len(plan_id.strip()) < 8 or not plan.id.startswith(plan_id.strip().lower()):
+    if not id_matches(plan_id, plan.id):
         raise StalePlan(
             f"restore plan {plan_id[:12]} is not the current plan for backup {backup} "
             f"(now {plan.id[:12]}); run `freigabe restore {env_name} --backup {backup}` again"
