@@ -6,11 +6,13 @@ attestation attached, and the decision counts it as a condition instead of a fai
 
 from __future__ import annotations
 
+from typing import Any
+
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding
 from freigabe.core.redact import Redactor
 from freigabe.errors import UsageError
-from freigabe.usecases.records import Recorder, actor, read_target_entries
+from freigabe.usecases.records import Recorder, actor
 from freigabe.usecases.targets import open_target
 
 PHRASE = "APPEND MISSING INFO"
@@ -36,12 +38,8 @@ def attest(loaded: LoadedConfig, env_name: str, key: str, note: str, pending: li
     return {"finding": key, "by": entry["data"]["by"], "at": entry["ts"]}
 
 
-def apply_attestations(loaded: LoadedConfig, env_name: str, findings: list[Finding]) -> list[Finding]:
-    target = open_target(loaded, env_name)
-    try:
-        entries = read_target_entries(target.transport, target.layout)
-    finally:
-        target.close()
+def apply_attestations(findings: list[Finding], entries: list[dict[str, Any]]) -> list[Finding]:
+    """Attach the latest attestation in the ledger `entries` to each pending finding."""
     latest = {
         e["data"]["finding"]: {"by": e["data"]["by"], "note": e["data"]["note"], "at": e["ts"]}
         for e in entries

@@ -14,6 +14,7 @@ from freigabe.config import LoadedConfig
 from freigabe.core.decision import Decision, decide
 from freigabe.core.findings import Finding
 from freigabe.usecases.attest import apply_attestations
+from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.targets import open_target
 
 Area = Literal["repo", "github", "server"]
@@ -46,19 +47,22 @@ def run_audit(
         else:
             commit = sha if sha and re.fullmatch(r"[0-9a-f]{40}", sha) else None
             result.findings += github_audit.audit_github(loaded.config.github, commit)
-    if "server" in areas:
-        if loaded is None or env_name is None:
+    if loaded is None or env_name is None:
+        if "server" in areas:
             result.skipped["server"] = "needs freigabe.toml and an environment"
-        else:
-            target = open_target(loaded, env_name)
-            try:
-                facts = server_audit.gather(target, loaded, env_name, needs_bytes)
-            finally:
-                target.close()
+        return result
+    target = open_target(loaded, env_name)  # one connection for the server facts and the ledger
+    try:
+        if "server" in areas:
+            facts = server_audit.gather(target, loaded, env_name, needs_bytes)
             result.findings += server_audit.evaluate(facts)
-    if loaded is not None and env_name is not None:
-        result.findings = apply_attestations(loaded, env_name, result.findings)
-        env = loaded.config.environment(env_name)
-        production = env_name in loaded.config.policy.production_environments or env.promotion is not None
-        result.decision = decide(result.findings, env_name, loaded.config.policy, production)
+            entries = facts.ledger
+        else:
+            entries = read_target_entries(target.transport, target.layout)
+    finally:
+        target.close()
+    result.findings = apply_attestations(result.findings, entries)
+    env = loaded.config.environment(env_name)
+    production = env_name in loaded.config.policy.production_environments or env.promotion is not None
+    result.decision = decide(result.findings, env_name, loaded.config.policy, production)
     return result

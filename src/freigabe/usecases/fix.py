@@ -19,7 +19,7 @@ from freigabe.core.plan import canonical_json, sha256_text
 from freigabe.core.redact import Redactor
 from freigabe.errors import ApprovalError, StalePlan, UsageError
 from freigabe.usecases import lock as locks
-from freigabe.usecases.audit import run_audit
+from freigabe.usecases.audit import Area, run_audit
 from freigabe.usecases.planning import id_matches, require_fix_phrase
 from freigabe.usecases.records import Recorder, actor
 from freigabe.usecases.targets import open_target
@@ -69,8 +69,14 @@ def _protection_body(loaded: LoadedConfig, branch: str) -> dict[str, Any]:
     }
 
 
+def area_of(key: str) -> Area:
+    """Which audit a finding key comes from: only that one needs to run again."""
+    prefix = key.split(".", 1)[0]
+    return "github" if prefix == "github" else "server" if prefix == "server" else "repo"
+
+
 def plan_fix(loaded: LoadedConfig, env_name: str, key: str) -> tuple[FixPlan, Finding]:
-    audit = run_audit(loaded, env_name, linters=False)
+    audit = run_audit(loaded, env_name, (area_of(key),), linters=False)
     found = {f.key: f for f in audit.findings}
     finding = found.get(key)
     if finding is None:
@@ -151,5 +157,5 @@ def apply_fix(loaded: LoadedConfig, env_name: str, key: str, plan_id: str, phras
             f"the fix of {key} was refused by GitHub (HTTP {outcome.get('status')}: "
             f"{outcome.get('message')}); it needs admin rights on the repository"
         )
-    after = {f.key: f for f in run_audit(loaded, env_name, linters=False).findings}.get(key)
+    after = {f.key: f for f in run_audit(loaded, env_name, (area_of(key),), linters=False).findings}.get(key)
     return {"fix": fix.description, "finding_now": after.status if after else "gone", **outcome}
