@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from freigabe import failpoints
 from freigabe.adapters import health
 from freigabe.adapters.bundle import BundleScan
 from freigabe.adapters.transport import Transport
@@ -173,7 +174,9 @@ class Executor:
         started = time.monotonic()
         handler = getattr(self, "_do_" + step.action.replace(".", "_"))
         try:
+            failpoints.hit(f"step.before:{step.id}")
             outcome: Outcome = handler(step)
+            failpoints.hit(f"step.after:{step.id}")
         except FreigabeError as exc:
             outcome = Outcome(False, exc.message, error=exc)
         except OSError as exc:
@@ -572,7 +575,7 @@ class Executor:
                 return Outcome(
                     True,
                     f"{want} answers after {waited:.2f} s",
-                    {"seconds_to_ready": round(waited, 3), "polls": polls},
+                    {"release": seen, "seconds_to_ready": round(waited, 3), "polls": polls},
                 )
             if time.monotonic() >= deadline:
                 break
