@@ -387,7 +387,15 @@ def test_evidence_of_a_rolled_back_run(deployed: Project) -> None:
     assert written.exit_code == 0, written.output
     ev = json.loads((out / "evidence.json").read_text())
     assert ev["outcome"] == "rolled_back"
-    assert ev["rollback"]["status"] == "verified"
+    live = ev["symlink"]["before"]
+    # "verified" is what the restored release answered, measured: readiness saw it, health passed
+    rollback = ev["rollback"]
+    assert rollback["status"] == "verified" and rollback["restored"] == live
+    checks = {c["step"]: c for c in rollback["checks"]}
+    assert checks["rollback.readiness"]["outcome"] == "ok"
+    assert checks["rollback.readiness"]["details"]["release"] == live
+    assert checks["rollback.health.health"]["outcome"] == "ok"
+    assert [a["status"] for a in checks["rollback.health.health"]["details"]["attempts"]] == [200]
     assert ev["symlink"]["before"] == ev["symlink"]["after"]
     assert len(ev["symlink"]["switches"]) == 2
     assert ev["bundle"]["sha256"] == bundle.sha256
@@ -398,9 +406,16 @@ def test_evidence_of_a_rolled_back_run(deployed: Project) -> None:
 
 
 def test_no_secret_anywhere(deployed: Project) -> None:
+    """A command after the switch prints the bare token, then health fails and the deploy rolls
+    back: the warning, the step log, the rollback's reason and the evidence all carry output."""
+    toml = deployed.root / "freigabe.toml"
+    leak = ["sh", "-c", "echo \"cache: $(sed -n 's/^HEALTHCHECK_TOKEN=//p' .env) done\"; exit 3"]
+    toml.write_text(toml.read_text().replace("cache_after = [", f"cache_after = [{json.dumps(leak)}, ", 1))
     bundle = deployed.build("v2", respond={"/health": {"status": 500}})
     result = deployed.deploy("staging", bundle.path)
-    assert TOKEN not in result.output
+    assert result.exit_code == ExitCode.ROLLED_BACK, result.output
+    assert "cache: ******** done" in result.output  # the warning shows the output, masked
+    assert TOKEN not in result.raw
     places = [deployed.root / ".freigabe", deployed.deploy_path() / ".freigabe"]
     for place in places:
         for path in place.rglob("*"):

@@ -17,6 +17,35 @@ def _state(loaded: LoadedConfig) -> Path:
     return loaded.root / ".freigabe"
 
 
+ROLLBACK_CHECKS = ("rollback.readiness", "rollback.health.")
+
+
+def _rollback(by_event: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """What the rollback did, judged from the measured checks of the restored release.
+
+    `verified` only when the restored release's readiness and every health check ran and
+    passed; an event's name alone never makes a rollback verified."""
+    records = [
+        e for name in ("rollback.verified", "rollback.failed", "rollback.impossible") for e in by_event.get(name, [])
+    ]
+    started = by_event.get("rollback.started")
+    if not started and not records:
+        return None
+    checks = [
+        {k: d.get(k) for k in ("step", "outcome", "summary", "details")}
+        for d in by_event.get("step.finished", [])
+        if str(d.get("step", "")).startswith(ROLLBACK_CHECKS)
+    ]
+    if "rollback.impossible" in by_event:
+        status = "impossible"
+    elif checks and all(c["outcome"] == "ok" for c in checks) and "rollback.failed" not in by_event:
+        status = "verified"
+    else:
+        status = "failed"
+    restore = (started or [{}])[-1].get("restore")
+    return {"status": status, "restored": restore, "checks": checks, **(records[-1] if records else {})}
+
+
 def summarize(run: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     mine = [e for e in entries if e.get("run") == run]
     if not mine:
@@ -34,10 +63,7 @@ def summarize(run: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         for d in by_event.get("step.finished", [])
         if str(d.get("step", "")).startswith(HEALTH_STEPS)
     ]
-    rollback: dict[str, Any] | None = None
-    for event in ("rollback.verified", "rollback.failed", "rollback.impossible"):
-        if event in by_event:
-            rollback = {"status": event.split(".")[1], **by_event[event][-1]}
+    rollback = _rollback(by_event)
     approvals = by_event.get("plan.approved", [])
     return {
         "run": run,
