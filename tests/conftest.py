@@ -15,6 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from freigabe import failpoints
 from freigabe.adapters.bundle import BundleInfo
 from freigabe.adapters.webserver import ReleaseHandler, ReleaseServer
 from freigabe.cli import app
@@ -137,6 +138,27 @@ class Project:
     def served_version(self, env: str = "staging") -> str:
         return httpx.get(f"{self.servers[env].url}/index.html", timeout=5).text
 
+    def ledger(self, env: str = "staging") -> list[dict[str, Any]]:
+        """The target's ledger entries."""
+        path = self.deploy_path(env) / ".freigabe" / "ledger.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def releases(self, env: str = "staging") -> list[str]:
+        return sorted(p.name for p in (self.deploy_path(env) / "releases").iterdir())
+
+    def marks(self, env: str = "staging") -> dict[str, str]:
+        folder = self.deploy_path(env) / ".freigabe" / "marks"
+        return {p.stem: json.loads(p.read_text())["mark"] for p in folder.iterdir()} if folder.is_dir() else {}
+
+    def use_ssh(self, sshd: Sshd, env: str = "staging") -> None:
+        """Reach `env` through the real sshd on loopback instead of the local transport."""
+        toml = self.root / "freigabe.toml"
+        text = toml.read_text().replace(
+            f'[environments.{env}]\ntarget = "local"', f'[environments.{env}]\ntarget = "{sshd.target}"', 1
+        )
+        toml.write_text(text + f"\n[environments.{env}.ssh]\n{sshd.toml()}")
+        assert self.loaded().config.environments[env].target == sshd.target
+
 
 def _config(root: Path, urls: dict[str, str]) -> str:
     text = demo_app.config_text(root, urls, "1s")
@@ -182,6 +204,24 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     finally:
         for server in proj.servers.values():
             server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_armed_failpoints() -> Iterator[None]:
+    yield
+    failpoints.disarm_all()
+
+
+@pytest.fixture(params=["local", "ssh"])
+def live(request: pytest.FixtureRequest, project: Project) -> Project:
+    """Staging serves a good v1 release, reached locally or through a real sshd."""
+    if request.param == "ssh":
+        project.use_ssh(request.getfixturevalue("sshd"))
+    bundle = project.build("v1")
+    result = project.deploy("staging", bundle.path)
+    assert result.exit_code == 0, result.output
+    assert "v1" in project.served_version()
+    return project
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -158,4 +157,19 @@ def test_phrases() -> None:
 def test_plan_json_roundtrip_is_canonical() -> None:
     data = _plan().to_json()
     again = Plan.from_json(json.loads(json.dumps(data)))
-    assert again.id == data["id"] and datetime.now(UTC)
+    assert again.id == data["id"]
+    assert again.to_json() == data
+
+    def reversed_keys(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reversed_keys(v) for v in value]
+        return value
+
+    shuffled = json.dumps(reversed_keys(data), indent=3)
+    assert shuffled != json.dumps(data, indent=3)
+    assert Plan.from_json(json.loads(shuffled)).id == data["id"]  # key order and layout are not identity
+    edited = {**data, "release": data["release"] + "x"}
+    with pytest.raises(ApprovalError):
+        Plan.from_json(edited)

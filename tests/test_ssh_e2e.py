@@ -14,12 +14,7 @@ from .support.sshd import Sshd
 
 @pytest.fixture
 def over_ssh(project: Project, sshd: Sshd) -> Project:
-    toml = project.root / "freigabe.toml"
-    text = toml.read_text().replace(
-        '[environments.staging]\ntarget = "local"', f'[environments.staging]\ntarget = "{sshd.target}"', 1
-    )
-    toml.write_text(text + f"\n[environments.staging.ssh]\n{sshd.toml()}")
-    assert project.loaded().config.environments["staging"].target == sshd.target
+    project.use_ssh(sshd)
     bundle = project.build("v1")
     result = project.deploy("staging", bundle.path)
     assert result.exit_code == 0, result.output
