@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit tools bench clean
+.PHONY: demo test lint typecheck unit tools bench mutate clean
 
 demo: $(STAMP)
 	$(BIN)/freigabe demo
@@ -33,11 +33,11 @@ tools:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src tests bench
+	$(BIN)/mypy src tests bench tools
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
@@ -48,6 +48,10 @@ bench: tools $(STAMP)
 	$(BIN)/python bench/ssh_deploy.py --rounds 3
 	$(BIN)/python bench/recovery_times.py --rounds 5
 	$(BIN)/python bench/switch_under_load.py --seconds 20 --runs 3
+
+# Break each trust invariant in a copy of the code; every mutant must be killed (slow: not in `test`).
+mutate: tools $(STAMP)
+	$(BIN)/python tools/mutate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
