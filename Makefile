@@ -18,19 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-# Programs the tests use on this machine's targets; Debian packages, installed when missing.
+# Debian packages the tests use (tools/debian-packages.txt), installed when their capability is missing.
 tools:
-	@missing=""; \
-	for pair in tar:tar sha256sum:coreutils mount:mount git:git sudo:sudo chromium:chromium nginx:nginx \
-	  /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client /usr/sbin/php-fpm8.2:php-fpm php:php-cli \
-	  /usr/sbin/mariadbd:mariadb-server mysqldump:mariadb-client wrk:wrk; do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@sh tools/install-debian-packages.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools

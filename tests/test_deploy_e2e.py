@@ -18,6 +18,7 @@ import pytest
 from freigabe.errors import ExitCode
 
 from .conftest import TOKEN, CliResult, Project, tree_snapshot
+from .support.needs import need
 
 
 def test_good_deploy_serves_the_new_release(deployed: Project) -> None:
@@ -313,6 +314,7 @@ def test_disk_full_while_extracting(project: Project, tmp_path: Path) -> None:
     """A real tmpfs with few inodes: the byte check passes, extraction runs out of space."""
     if os.geteuid() != 0:
         pytest.fail("this test mounts a tmpfs and needs root (CI runs as root)")
+    need("mount")
     mount = project.deploy_path()
     first = project.build("v1")
     shared = tmp_path / "shared-copy"

@@ -12,6 +12,7 @@ import pytest
 
 from .conftest import Project
 from .fixtures import workflows as W
+from .support.needs import need
 
 HOSTILE = '<script>alert("pwned")</script> | `x`'
 
@@ -91,6 +92,7 @@ def test_german(reported: tuple[Project, dict[str, Path]]) -> None:
 
 
 def _chromium() -> str:
+    need("chromium")
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         pytest.fail("chromium is not installed (`make tools` installs it)")

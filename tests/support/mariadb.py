@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .needs import need
 from .sshd import free_port
 
 
@@ -42,9 +43,7 @@ class MariaDB:
 
 
 def start_mariadb() -> MariaDB:
-    for exe in ("mariadb-install-db", "mariadbd", "mysqldump"):
-        if shutil.which(exe) is None and not Path(f"/usr/sbin/{exe}").exists():
-            raise RuntimeError(f"{exe} is not installed (`make tools` installs mariadb-server)")
+    need("mariadb-server", "mariadb-client")
     folder = Path(tempfile.mkdtemp(prefix="freigabe-mariadb-", dir="/tmp"))
     folder.chmod(0o755)
     data = folder / "data"

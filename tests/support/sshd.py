@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .needs import need
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -45,8 +47,7 @@ class Sshd:
 
 
 def start_sshd(folder: Path) -> Sshd:
-    if not Path(SSHD).exists():
-        raise RuntimeError("OpenSSH sshd is not installed (`make tools` installs openssh-server)")
+    need("openssh-server", "openssh-client")
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
     for name in ("host_ed25519", "client_ed25519"):

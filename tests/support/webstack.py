@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from .needs import need
 from .sshd import free_port
 
 PHP_FPM = "/usr/sbin/php-fpm8.2"
@@ -109,9 +110,7 @@ class WebStack:
 
 
 def start_webstack(folder: Path, deploy_path: Path, root_var: str = "$realpath_root") -> WebStack:
-    for exe in (PHP_FPM, NGINX):
-        if not Path(exe).exists():
-            raise RuntimeError(f"{exe} is not installed (`make tools` installs nginx and php-fpm)")
+    need("nginx", "php-fpm", "php-cli", "php-mysql")
     folder.mkdir(parents=True, exist_ok=True)
     fpm_port, port = free_port(), free_port()
     (folder / "php-fpm.conf").write_text(FPM_CONF.format(dir=folder, port=fpm_port))
