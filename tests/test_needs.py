@@ -24,7 +24,7 @@ def package_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 def test_a_missing_capability_fails_naming_the_package(package_list: Path) -> None:
     needs.need("there")
-    with pytest.raises(pytest.fail.Exception, match="Debian package absent .*make tools"):
+    with pytest.raises(pytest.fail.Exception, match=r"Debian package absent .*make tools"):
         needs.need("there", "absent")
 
 
