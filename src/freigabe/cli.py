@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,15 +78,15 @@ def init(
     path: Annotated[Path, typer.Option(help="Where to write the file.")] = Path(CONFIG_NAME),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented freigabe.toml for a preset."""
+    """Write a commented freigabe.toml for a preset; keep .freigabe/ and reports/ out of git."""
+    from freigabe.usecases.init import init as write_config
+
     with failures():
-        if preset not in ("laravel", "generic"):
-            raise UsageError(f"preset {preset!r} does not exist; use --preset laravel or --preset generic")
-        if path.exists() and not force:
-            raise UsageError(f"{path} already exists; pass --force to overwrite it")
-        text = resources.files("freigabe.config").joinpath(f"templates/{preset}.toml").read_text("utf-8")
-        path.write_text(text, encoding="utf-8")
+        done = write_config(path, preset, force)
         out.print(f"wrote {path} (preset {preset}); edit the environments, then `freigabe build`")
+        out.print(f"never in a bundle: {escape(', '.join(done.effective_exclude))}")
+        if done.ignored_added:
+            out.print(f"added {', '.join(done.ignored_added)} to {done.gitignore}")
 
 
 @app.command()
@@ -109,6 +108,7 @@ def build(
         )
         for warning in result.warnings:
             out.print(f"[yellow]warning:[/] {escape(warning)}")
+        out.print(f"excluded: {escape(', '.join(result.exclude))}")
         info = result.bundle
         out.print(f"[green]✔[/] layer-1 gates {result.gates_passed}/{result.gates_passed} passed")
         out.print(f"[green]✔[/] {info.path} ({info.files} files, {info.size // 1024} KiB)")
@@ -276,9 +276,8 @@ def attest(
 
 def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
     from freigabe.usecases.apply import apply_plan, prepare_bundle
-    from freigabe.usecases.planning import scan_cache
 
-    prepared = prepare_bundle(made, bundle, scan_cache(loaded))
+    prepared = prepare_bundle(loaded, made, bundle)
     reporter = render.ConsoleReporter(out)
     if approve is not None:
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freigabe.core import bundle_policy as policy
 from freigabe.errors import BundleError
 
 PREFIX = "deployment-bundle-"
@@ -67,7 +68,27 @@ class BundleInfo:
 
 
 def _excluded(rel: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(rel, pattern.rstrip("/")) for pattern in patterns)
+    for pattern in patterns:
+        if pattern in policy.PROTECTED and policy.is_env_template(rel):
+            continue  # `.env.example` is documentation, not the environment file
+        if fnmatch.fnmatchcase(rel, pattern.rstrip("/")):
+            return True
+    return False
+
+
+def source_secrets(source: Path, members: list[str]) -> dict[str, str]:
+    """Members of a tree about to be bundled that look secret (see core/bundle_policy)."""
+    found = {}
+    for rel in members:
+        path = source / rel
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as fh:
+                head = fh.read(policy.HEAD_BYTES)
+        else:
+            head = b""
+        if reason := policy.secret_reason(rel, head):
+            found[rel] = reason
+    return found
 
 
 def list_members(source: Path, exclude: list[str]) -> list[str]:
@@ -211,6 +232,8 @@ class BundleScan:
     dirs: list[str] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)
     total_size: int = 0
+    secrets: dict[str, str] = field(default_factory=dict)  # member → why it looks secret
+    bad_modes: dict[str, str] = field(default_factory=dict)  # member → the mode problem
 
     def manifest(self) -> list[dict[str, object]]:
         return [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in self.files]
@@ -228,6 +251,8 @@ def save_scan(scan: BundleScan, path: Path) -> None:
         "dirs": scan.dirs,
         "links": scan.links,
         "total_size": scan.total_size,
+        "secrets": scan.secrets,
+        "bad_modes": scan.bad_modes,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -243,24 +268,49 @@ def load_scan(path: Path) -> BundleScan | None:
             dirs=list(data["dirs"]),
             links=dict(data["links"]),
             total_size=int(data["total_size"]),
+            secrets=dict(data["secrets"]),
+            bad_modes=dict(data["bad_modes"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def scan_verified_bundle(path: Path, sha256: str, cache_dir: Path | None) -> BundleScan:
-    """Scan a bundle whose digest the caller has just verified to be `sha256`.
+def scan_verified_bundle(
+    path: Path, sha256: str, cache_dir: Path | None, allow_secrets: Iterable[str] = ()
+) -> BundleScan:
+    """Scan a bundle whose digest the caller has just verified to be `sha256`, and refuse it
+    if it breaks the bundle policy (secrets not allowed by path, special mode bits).
 
     The digest binds the content, so a scan made earlier of the same digest (by `plan`)
     is reused instead of reading every member again; without one, scan now and keep it.
     """
     cached = cache_dir / f"{sha256}.json" if cache_dir else None
-    if cached is not None and (scan := load_scan(cached)) is not None:
-        return scan
-    scan = scan_bundle(path)
-    if cached is not None:
-        save_scan(scan, cached)
+    scan = load_scan(cached) if cached is not None else None
+    if scan is None:
+        scan = scan_bundle(path)
+        if cached is not None:
+            save_scan(scan, cached)
+    enforce_policy(scan, path.name, allow_secrets)
     return scan
+
+
+def enforce_policy(scan: BundleScan, label: str, allow_secrets: Iterable[str] = ()) -> None:
+    """Refuse a bundle with special mode bits, or with a likely secret not allowed by its exact path."""
+    if scan.bad_modes:
+        member, problem = next(iter(sorted(scan.bad_modes.items())))
+        raise BundleError(
+            f"bundle {label}: {member} {problem}; a release never carries setuid, setgid or sticky "
+            "bits — rebuild the bundle with ordinary modes"
+        )
+    allowed = set(allow_secrets)
+    found = {p: why for p, why in sorted(scan.secrets.items()) if p not in allowed}
+    if found:
+        member, why = next(iter(found.items()))
+        more = f" (and {len(found) - 1} more: {', '.join(list(found)[1:4])})" if len(found) > 1 else ""
+        raise BundleError(
+            f"bundle {label} contains {member}{more}, which looks secret: {why}; keep it out of the "
+            f"bundle ([build] exclude), or if it must ship, allow that exact path in [build] allow_secrets"
+        )
 
 
 def _member_name(raw: str, bundle: str) -> str:
@@ -302,6 +352,8 @@ def scan_bundle(path: Path | str) -> BundleScan:
                 name = _member_name(member.name, label)
                 if not name or name == ".":
                     continue
+                if not member.issym() and (problem := policy.mode_problem(member.mode)):
+                    scan.bad_modes[name] = problem
                 if member.isdir():
                     scan.dirs.append(name)
                 elif member.issym():
@@ -325,8 +377,12 @@ def scan_bundle(path: Path | str) -> BundleScan:
                     digest = hashlib.sha256()
                     stream = tar.extractfile(member)
                     assert stream is not None
+                    head = stream.read(policy.HEAD_BYTES)
+                    digest.update(head)
                     for chunk in iter(lambda: stream.read(1 << 20), b""):  # noqa: B023
                         digest.update(chunk)
+                    if reason := policy.secret_reason(name, head):
+                        scan.secrets[name] = reason
                     scan.files.append(ManifestEntry(name, member.size, digest.hexdigest()))
                     scan.total_size += member.size
                     regular.add(name)

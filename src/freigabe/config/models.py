@@ -74,7 +74,11 @@ class BuildConfig(Model):
     commands: list[Argv] = Field(default_factory=list)
     checks: list[Argv] = Field(default_factory=list)
     finalize: list[Argv] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=lambda: [".git", ".freigabe", "node_modules", "tests", "dist", ".env"])
+    # The preset's exclusions (replace them here, explicitly) and yours (they extend the list).
+    # `.git`, `.freigabe`, `.env` and `.env.*` are excluded always: see core/bundle_policy.py.
+    default_exclude: list[str] = Field(default_factory=lambda: ["node_modules", "tests"])
+    exclude: list[str] = Field(default_factory=list)
+    allow_secrets: list[RelPath] = Field(default_factory=list)  # exact paths that may ship although they look secret
     keep_bundles: int = Field(default=10, ge=1)
     retention_days: int = Field(default=30, ge=1)
     command_timeout: Duration = 1800.0

@@ -30,14 +30,12 @@ LARAVEL: dict[str, Any] = {
         "finalize": [
             ["composer", "install", "--no-dev", "--optimize-autoloader", "--no-interaction"],
         ],
-        "exclude": [
-            ".git",
+        # Never shipped: dependencies built again on the server side, tests, runtime state.
+        # `.git`, `.freigabe`, `.env*` are always excluded; [build] exclude adds to this list.
+        "default_exclude": [
             ".github",
-            ".freigabe",
             "node_modules",
             "tests",
-            "dist",
-            ".env",
             "storage",
             "bootstrap/cache/*.php",
         ],

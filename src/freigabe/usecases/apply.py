@@ -21,6 +21,7 @@ from freigabe.usecases.planning import (
     check_phrase,
     refuse_if_stale,
     refuse_no_go,
+    scan_cache,
     secret_env_names,
 )
 from freigabe.usecases.records import Recorder, actor
@@ -55,15 +56,15 @@ class Prepared:
     sha256: str | None = None  # of the local bundle, verified just now
 
 
-def prepare_bundle(plan: Plan, bundle: Path | None, scans: Path | None = None) -> Prepared:
-    """Verify the bundle again (digest, members) before anything is written on the target.
-
-    `scans` is the plan's scan cache: a scan of the same SHA-256 is not repeated."""
+def prepare_bundle(loaded: LoadedConfig, plan: Plan, bundle: Path | None = None) -> Prepared:
+    """Verify the bundle again (digest, members, bundle policy) before anything is written on
+    the target. The plan's scan of the same SHA-256 is reused, not repeated."""
     if plan.bundle is None:
         return Prepared(plan, None, None)
     path = bundle or Path(plan.bundle.path)
     info = verify_local_bundle(path)
-    return Prepared(plan, path, scan_verified_bundle(path, info.sha256, scans), info.sha256)
+    scan = scan_verified_bundle(path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
+    return Prepared(plan, path, scan, info.sha256)
 
 
 def apply_plan(

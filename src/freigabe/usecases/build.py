@@ -9,10 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freigabe.adapters.bundle import BundleInfo, create_bundle, list_members, prune_bundles
+from freigabe.adapters.bundle import (
+    BundleInfo,
+    bundle_name,
+    create_bundle,
+    file_sha256,
+    list_members,
+    prune_bundles,
+    source_secrets,
+)
 from freigabe.adapters.transport import LocalTransport
 from freigabe.config import LoadedConfig
-from freigabe.errors import GateFailed, StepFailed, UsageError
+from freigabe.core.bundle_policy import effective_exclude
+from freigabe.errors import BundleError, GateFailed, StepFailed, UsageError
 
 
 @dataclass
@@ -22,6 +31,7 @@ class BuildResult:
     gates_passed: int = 0
     pruned: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)  # the effective list the bundle was built with
 
 
 def _git(source: Path, *args: str) -> str | None:
@@ -84,10 +94,16 @@ def build(
                     f"{result.tail(1) or 'no output'}); fix it — no bundle was written"
                 )
     out_dir = (loaded.root / cfg.output_dir).resolve()
-    exclude = list(cfg.exclude)
-    if out_dir.is_relative_to(source):
-        exclude.append(str(out_dir.relative_to(source)))
+    exclude = build_excludes(loaded)
     members = list_members(source, exclude)
+    secrets = {p: why for p, why in source_secrets(source, members).items() if p not in cfg.allow_secrets}
+    if secrets:
+        first, why = next(iter(secrets.items()))
+        more = f" (and {len(secrets) - 1} more: {', '.join(list(secrets)[1:4])})" if len(secrets) > 1 else ""
+        raise BundleError(
+            f"{first}{more} would ship in the bundle and looks secret: {why}; add it to [build] exclude, "
+            "or if it must ship, allow that exact path in [build] allow_secrets — no bundle was written"
+        )
     gates = layer1_gates(members, list(loaded.config.gates.required_files), list(loaded.config.gates.required_dirs))
     warnings = []
     head = _git(source, "rev-parse", "HEAD")
@@ -96,11 +112,14 @@ def build(
         mtime = int(os.environ["SOURCE_DATE_EPOCH"])
     if sha is None and head:
         sha = head
-        if _git(source, "status", "--porcelain", "--untracked-files=no"):
-            sha = f"{head[:32]}dirty"
+        changed = _changed_members(source, members)
+        if changed:
+            # Named by content too: two builds of different uncommitted trees never share a name.
+            sha = f"{head[:12]}-dirty-{content_id(source, members)[:12]}"
             warnings.append(
-                "the git tree has uncommitted changes: the bundle is named "
-                f"{sha} so it is never mistaken for commit {head[:12]}"
+                f"the git tree has uncommitted changes ({', '.join(changed[:3])}"
+                f"{', …' if len(changed) > 3 else ''}): the bundle is named {sha} so it is never "
+                f"mistaken for commit {head[:12]}"
             )
         if mtime is None:
             stamp = _git(source, "log", "-1", "--format=%ct")
@@ -109,6 +128,52 @@ def build(
         sha = content_id(source, members)
     if not sha.replace("-", "").isalnum():
         raise UsageError(f"--sha {sha!r} may hold only letters, digits and '-'")
+    earlier = out_dir / bundle_name(sha)
+    before = file_sha256(earlier) if earlier.is_file() else None
     info = create_bundle(source, out_dir, sha, exclude, mtime)
+    if before is not None and before != info.sha256:
+        warnings.append(
+            f"replaced {info.name}, which had different content (SHA-256 {before[:12]}… → "
+            f"{info.sha256[:12]}…); a plan made for the earlier bundle is stale now"
+        )
     pruned = prune_bundles(out_dir, cfg.keep_bundles, cfg.retention_days)
-    return BuildResult(info, commands, gates, pruned, warnings)
+    return BuildResult(info, commands, gates, pruned, warnings, exclude)
+
+
+def build_excludes(loaded: LoadedConfig) -> list[str]:
+    """Everything a build leaves out: the protected names, the preset's list, the user's list,
+    and freigabe's own output (bundles, reports, local state) where it lies inside the source."""
+    cfg = loaded.config.build
+    source = (loaded.root / cfg.source).resolve()
+    own = [loaded.root / cfg.output_dir, loaded.root / "reports", loaded.root / ".freigabe"]
+    extra = [str(p.resolve().relative_to(source)) for p in own if p.resolve().is_relative_to(source)]
+    return effective_exclude(list(cfg.default_exclude), list(cfg.exclude), [e for e in extra if e != "."])
+
+
+def _changed_members(source: Path, members: list[str]) -> list[str]:
+    """Uncommitted changes (tracked or untracked, not ignored) that end up in the bundle."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    prefix = _git(source, "rev-parse", "--show-prefix") or ""
+    shipped = set(members)
+    entries = out.stdout.decode("utf-8", "replace").split("\0")
+    changed, skip = [], False
+    for entry in entries:
+        if skip or len(entry) < 4:
+            skip = False
+            continue
+        status, path = entry[:2], entry[3:]
+        skip = "R" in status or "C" in status  # a rename is followed by its old path
+        rel = path.removeprefix(prefix)
+        if rel in shipped:
+            changed.append(rel)
+    return changed

@@ -26,9 +26,9 @@ from freigabe.config import LoadedConfig, load_config
 from freigabe.errors import LedgerError, RolledBack, UsageError
 from freigabe.usecases import demo_app
 from freigabe.usecases.apply import apply_plan, prepare_bundle
-from freigabe.usecases.build import build, content_id
+from freigabe.usecases.build import build, build_excludes, content_id
 from freigabe.usecases.ledger_check import verify
-from freigabe.usecases.planning import make_deploy_plan, save_plan, scan_cache
+from freigabe.usecases.planning import make_deploy_plan, save_plan
 from freigabe.usecases.promote import plan_promotion
 from freigabe.usecases.reporting import write_report
 
@@ -47,7 +47,7 @@ def _prepare_dir(directory: Path | None) -> Path:
 def _content_sha(loaded: LoadedConfig) -> str:
     """The demo's app is no git checkout (and may sit inside one): name bundles by content."""
     source = loaded.root / loaded.config.build.source
-    return content_id(source, list_members(source, list(loaded.config.build.exclude)))
+    return content_id(source, list_members(source, build_excludes(loaded)))
 
 
 def _served(url: str) -> str:
@@ -108,7 +108,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
             shown[0] = True
             console.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}:")
             console.print(f"> {plan.approval_phrase}   [dim](typed by the demo)[/]")
-            prepared = prepare_bundle(plan, None, scan_cache(loaded))
+            prepared = prepare_bundle(loaded, plan)
             result = apply_plan(loaded, prepared, phrase=plan.approval_phrase, reporter=reporter)
             console.print(
                 f"[bold green]✔ {env} serves {result.release}[/] (the server answers {_served(servers[env].url)})\n"

@@ -89,6 +89,10 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
 
+# tar often runs as root on targets: take neither the archive's owner nor its mode bits
+# (umask 022 clears group/other write; setuid, setgid and sticky bits were refused by the scan).
+EXTRACT = ["sh", "-c", 'umask 022 && exec tar -xzf "$1" -C "$2" --no-same-owner --no-same-permissions', "sh"]
+
 _ERROR_FOR_ACTION: dict[str, type[FreigabeError]] = {
     "bundle.upload": BundleError,
     "bundle.verify": BundleError,
@@ -425,7 +429,7 @@ class Executor:
             raise BundleError("the bundle was not checked before extraction; this is a bug")
         self.t.remove_tree(partial)
         self.t.mkdir(partial)
-        result = self.t.run(["tar", "-xzf", args["bundle"], "-C", partial, "--no-same-owner"], timeout=3600)
+        result = self.t.run([*EXTRACT, args["bundle"], partial], timeout=3600)
         self._log(step).write_text(self.redactor.text(result.output), encoding="utf-8")
         if not result.ok:
             self.t.remove_tree(partial)

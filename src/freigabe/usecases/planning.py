@@ -95,7 +95,7 @@ def make_deploy_plan(
 ) -> Planned:
     """Verify and scan the bundle, read what is live, audit, decide, and lay out every step."""
     info: BundleInfo = verify_local_bundle(bundle_path)
-    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
+    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
     layer1_check(loaded, scan, info.name)
     target = open_target(loaded, env_name)
     try:

@@ -27,7 +27,7 @@ def run_preflight(
     loaded: LoadedConfig, env_name: str, bundle_path: Path, reporter: Reporter | None = None
 ) -> RunResult:
     info = verify_local_bundle(bundle_path)
-    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded))
+    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
     target = open_target(loaded, env_name)
     name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
     bundle = bundle_ref(info, scan, bundle_path)
