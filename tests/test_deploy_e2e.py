@@ -231,6 +231,7 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     live = deployed.current()
     bundle = deployed.build("v2")
     plan = deployed.plan_id("staging", bundle.path)
+    target_before = tree_snapshot(deployed.deploy_path())
 
     wrong = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ok go")
     _assert_untouched(deployed, wrong, live, ExitCode.APPROVAL, "approval phrase is wrong")
@@ -249,6 +250,11 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     toml.write_text(toml.read_text().replace("keep_releases = 3", "keep_releases = 4", 1))
     stale = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
     _assert_untouched(deployed, stale, live, ExitCode.APPROVAL, "is stale: freigabe.toml changed")
+    assert f"make a new plan with `freigabe plan staging --bundle {bundle.path}`" in stale.output
+    # a refused deploy writes nothing on the target; the refusals are noted locally
+    assert tree_snapshot(deployed.deploy_path()) == target_before
+    refusals = (deployed.root / ".freigabe/refusals/staging.jsonl").read_text().splitlines()
+    assert [json.loads(r)["event"] for r in refusals] == ["approval.refused"] * 3
 
     # the live release changes after the plan was made → stale
     fresh = deployed.plan_id("staging", bundle.path)
@@ -257,11 +263,9 @@ def test_wrong_phrase_other_plan_and_stale_plan_are_refused(deployed: Project) -
     stale = deployed.cli("deploy", "staging", "--plan", fresh, "--approve", "STAGING-TEST FREIGEGEBEN")
     assert stale.exit_code == ExitCode.APPROVAL
     assert "the live release changed" in stale.output
-    events = [
-        json.loads(line)["event"]
-        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
-    ]
-    assert events.count("approval.refused") == 4
+    assert "approval.refused" not in [e["event"] for e in deployed.ledger()]
+    status = deployed.cli("status", "staging")
+    assert status.output.count("refused by tester") == 4
 
 
 def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
@@ -273,8 +277,9 @@ def test_interactive_approval_and_abbrechen(deployed: Project) -> None:
     plan = deployed.plan_id("staging", bundle.path)
     aborted = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "ABBRECHEN")
     _assert_untouched(deployed, aborted, live, ExitCode.APPROVAL, "was cancelled")
-    ledger_text = (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text()
-    assert '"event":"plan.aborted"' in ledger_text
+    assert "plan.aborted" not in [e["event"] for e in deployed.ledger()]
+    status = deployed.cli("status", "staging")
+    assert "ABBRECHEN by tester" in status.output
 
 
 def test_lock_held_refuses_and_unlock_clears(deployed: Project) -> None:

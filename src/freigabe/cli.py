@@ -17,7 +17,8 @@ from freigabe import render
 from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
 from freigabe.config.models import ABORT_PHRASE
 from freigabe.core.plan import Plan
-from freigabe.errors import FreigabeError, UsageError
+from freigabe.errors import ExitCode, FreigabeError, UsageError
+from freigabe.interrupts import Interrupted
 
 app = typer.Typer(
     name="freigabe",
@@ -49,9 +50,10 @@ def failures() -> Iterator[None]:
         for problem in getattr(exc, "problems", []):
             err.print(f"  • {escape(problem)}")
         raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]: the lock is released; check `freigabe status`")
-        raise typer.Exit(130) from None
+    except (KeyboardInterrupt, Interrupted) as exc:
+        what = f"interrupted by {exc.signal}" if isinstance(exc, Interrupted) else "interrupted"
+        err.print(f"[bold red]{what}[/] before anything was changed on a target; `freigabe status ENV` shows the state")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 def _load(config: Path | None) -> LoadedConfig:
@@ -351,6 +353,35 @@ def rollback(
 
 
 @app.command()
+def recover(
+    env: EnvArg,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="Approved recover plan id.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Verify a live release that an interrupted run left unverified; roll back if it fails."""
+    from freigabe.usecases.planning import load_plan, save_plan
+    from freigabe.usecases.recover import plan_recover
+
+    with failures():
+        loaded = _load(config)
+        if plan_id:
+            made = load_plan(loaded, plan_id)
+            if made.kind != "recover" or made.environment != env:
+                raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a recovery of {env}")
+        else:
+            made = plan_recover(loaded, env)
+            save_plan(loaded, made)
+            if approve is not None:
+                render.print_plan(out, made)
+                raise UsageError(
+                    f"recover plan {made.id[:12]} was made; approve it with "
+                    f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
+                )
+        _apply(loaded, made, None, approve)
+
+
+@app.command()
 def promote(
     env: EnvArg,
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved plan id.")] = None,
@@ -418,18 +449,32 @@ def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
         if as_json:
             out.print_json(json.dumps(st.__dict__))
             return
+        if not st.deployed:
+            out.print(f"{env}: freigabe has not deployed to {st.deploy_path} yet (no ledger, no current link)")
+            return
         out.print(render.status_table(st))
-        out.print(f"current: [bold]{st.current or 'none'}[/]")
+        live = "" if not st.current else (" (verified)" if st.live.get("verified") else " [bold red](NOT verified)[/]")
+        out.print(f"current: [bold]{st.current or 'none'}[/]{live}")
         if st.lock:
             stale = f" — looks abandoned: {st.lock['stale']}" if st.lock["stale"] else ""
             out.print(f"[yellow]lock[/]: {escape(st.lock['text'])}{escape(stale)}")
         else:
             out.print("lock: free")
+        if st.runs:
+            out.print("runs:")
         for run in st.runs:
             out.print(
-                f"  {run['ts'][:19]}  {run['run']}  {run.get('outcome')}"
+                f"  {run['ts'][:19]}  {run['run']}  {escape(run['label'])}"
                 + (f" — {escape(str(run['reason']))}" if run.get("reason") else "")
             )
+        if st.refusals:
+            out.print("refused or cancelled approvals (nothing was changed):")
+        for refusal in st.refusals:
+            what = "ABBRECHEN" if refusal["event"] == "plan.aborted" else "refused"
+            who, why = escape(str(refusal.get("by"))), escape(str(refusal.get("reason")))
+            out.print(f"  {refusal['ts'][:19]}  {what} by {who}: {why}")
+        for item in st.attention:
+            out.print(f"[bold red]attention:[/] {escape(item['problem'])} → run [bold]{escape(item['command'])}[/]")
 
 
 @app.command()

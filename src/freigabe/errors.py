@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     LOCKED = 8  # another deploy holds the target's lock
     TARGET = 9  # target unreachable, not writable, disk full
     LEDGER = 10  # the ledger's hash chain does not verify
+    INTERRUPTED = 11  # stopped by SIGINT/SIGTERM/SIGHUP before the switch: nothing live was changed
 
 
 class FreigabeError(Exception):
@@ -83,6 +84,12 @@ class LockHeld(FreigabeError):
 
 class TargetError(FreigabeError):
     exit_code = ExitCode.TARGET
+
+
+class RunInterrupted(FreigabeError):
+    """A signal stopped the run before the switch; the unfinished release was removed."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class LedgerError(FreigabeError):

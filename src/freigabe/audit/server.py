@@ -12,6 +12,7 @@ from freigabe.adapters.remote_digest import remote_value_digest
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding, finding
 from freigabe.core.layout import is_release_name
+from freigabe.core.runs import live_state
 from freigabe.usecases import lock as locks
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import list_releases, read_marks
@@ -199,7 +200,8 @@ def check_failed_release(f: ServerFacts) -> list[Finding]:
     if not f.releases:
         return []
     newest = f.releases[-1]
-    ok = newest == f.current
+    # A newer release that is marked good (left by a manual rollback) did not fail.
+    ok = newest == f.current or (f.marks.get(newest) or {}).get("mark") == "good"
     reason = _last_reason(f.ledger, newest) or (f.marks.get(newest) or {}).get("reason")
     return [
         finding(
@@ -207,7 +209,11 @@ def check_failed_release(f: ServerFacts) -> list[Finding]:
             "server",
             "Newest release is the live one",
             soll="the newest release is current (no failed deploy since)",
-            ist=f"{len(f.releases)} releases, newest is current"
+            ist=(
+                f"{len(f.releases)} releases, newest is current"
+                if newest == f.current
+                else f"newest release {newest} is not current but is marked good (a manual rollback)"
+            )
             if ok
             else f"newest release {newest} is not current — " + (reason or "no reason in the ledger"),
             impact="P1",
@@ -507,8 +513,29 @@ def check_unrecorded_switch(f: ServerFacts) -> list[Finding]:
     ]
 
 
+def check_live_verified(f: ServerFacts) -> list[Finding]:
+    """The live release was proven to answer by the run that made it live (see core/runs)."""
+    state = live_state(f.ledger, f.current)
+    if not state.known:
+        return []  # nothing live, or not made live by freigabe (server.unrecorded-switch says so)
+    return [
+        finding(
+            "server.live-unverified",
+            "server",
+            "Live release verified",
+            soll="the run that made the live release live proved it answers healthy",
+            ist=f"{f.current} verified ({state.reason})" if state.verified else state.reason,
+            impact="P0",
+            ok=state.verified,
+            evidence={"run": state.run, "outcome": state.outcome, "previous": state.previous},
+            fix="`freigabe recover ENV` checks it as the deploy would have and rolls back if it fails",
+        )
+    ]
+
+
 CHECKS = [
     check_current,
+    check_live_verified,
     check_failed_release,
     check_required_files,
     check_lock,

@@ -363,7 +363,27 @@ def deploy_steps(
         source="SOLL 14",
         phase="post_switch",
     )
-    steps += _verify_steps(env, release, "", "rollback")
+    steps += _verification(env, release)
+    steps += [
+        Step(
+            id="cleanup",
+            title=f"Retention: keep {env.keep_releases} releases (never current or the previous good one)",
+            action="cleanup",
+            args={"keep": env.keep_releases},
+            why="Old releases fill the disk; the ones a rollback needs are never removed.",
+            source="Retention",
+            expected_seconds=1,
+            on_failure="warn",
+            phase="finish",
+        ),
+    ]
+    return steps
+
+
+def _verification(env: EnvironmentConfig, release: str) -> list[Step]:
+    """After a switch: the release answers (readiness), is healthy, serves its assets; then it
+    is marked good. A failure rolls back to the release that was live before."""
+    steps = _verify_steps(env, release, "", "rollback")
     if env.assets.manifest or env.assets.extra:
         steps.append(
             Step(
@@ -385,27 +405,22 @@ def deploy_steps(
                 phase="post_switch",
             )
         )
-    steps += [
+    steps.append(
         _mark_step(
             "release.mark",
             release,
             "good",
             source="Evidence",
             why="Rollbacks and promotions pick releases by verified marks, never by mtime.",
-        ),
-        Step(
-            id="cleanup",
-            title=f"Retention: keep {env.keep_releases} releases (never current or the previous good one)",
-            action="cleanup",
-            args={"keep": env.keep_releases},
-            why="Old releases fill the disk; the ones a rollback needs are never removed.",
-            source="Retention",
-            expected_seconds=1,
-            on_failure="warn",
-            phase="finish",
-        ),
-    ]
+        )
+    )
     return steps
+
+
+def recover_steps(config: Config, env_name: str, release: str) -> list[Step]:
+    """After an interrupted run: prove the live release answers, is healthy and serves its
+    assets, exactly as the deploy would have; the plan's rollback steps run if it does not."""
+    return _verification(config.environment(env_name), release)
 
 
 def _reload_commands(config: Config, env: EnvironmentConfig) -> list[list[str]]:

@@ -71,7 +71,7 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = SCHEMA_VERSION
-    kind: Literal["deploy", "rollback", "preflight"]
+    kind: Literal["deploy", "rollback", "preflight", "recover"]
     environment: str
     target: str
     deploy_path: str

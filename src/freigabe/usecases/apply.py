@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,18 +15,21 @@ from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.redact import Redactor
 from freigabe.errors import ApprovalError, FreigabeError, UsageError
+from freigabe.interrupts import InterruptGuard
 from freigabe.usecases import evidence, lock
 from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
 from freigabe.usecases.planning import (
     Aborted,
     check_phrase,
+    claim_plan,
+    refuse_if_ran,
     refuse_if_stale,
     refuse_no_go,
     scan_cache,
     secret_env_names,
 )
-from freigabe.usecases.records import Recorder, actor
-from freigabe.usecases.targets import open_target, state_dir
+from freigabe.usecases.records import Recorder, actor, note_refusal
+from freigabe.usecases.targets import Target, open_target, state_dir
 
 Ask = Callable[[Plan], str | None]
 
@@ -76,6 +80,8 @@ def apply_plan(
     reporter: Reporter | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> RunResult:
+    """Check the approval, then run the plan under the lock. A refused approval writes nothing
+    on the target (it is noted in the local refusal log); a plan runs once."""
     plan = prepared.plan
     require_secrets(plan)
     if phrase is None and ask is not None:
@@ -86,30 +92,50 @@ def apply_plan(
             f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
         )
     target = open_target(loaded, plan.environment)
+    try:
+        with refusals_noted(loaded, plan):
+            check_phrase(plan, phrase)
+            refuse_no_go(plan)
+            refuse_if_ran(target.transport, target.layout, plan)
+            refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
+        with InterruptGuard():
+            return _run_locked(loaded, prepared, target, reporter, sleep)
+    finally:
+        target.close()
+
+
+@contextmanager
+def refusals_noted(loaded: LoadedConfig, plan: Plan) -> Iterator[None]:
+    try:
+        yield
+    except Aborted as exc:
+        note_refusal(loaded.root, plan.environment, "plan.aborted", plan=plan.id, by=actor(), reason=exc.message)
+        raise
+    except ApprovalError as exc:
+        note_refusal(loaded.root, plan.environment, "approval.refused", plan=plan.id, by=actor(), reason=exc.message)
+        raise
+
+
+def _run_locked(
+    loaded: LoadedConfig,
+    prepared: Prepared,
+    target: Target,
+    reporter: Reporter | None,
+    sleep: Callable[[float], None] | None,
+) -> RunResult:
+    plan = prepared.plan
     run = new_run_id()
     redactor = redactor_for(plan)
     held = lock.acquire(
-        target.transport,
-        target.layout,
-        plan.environment,
-        run,
-        plan.release,
-        target.env.lock_stale_after,
+        target.transport, target.layout, plan.environment, run, plan.release, target.env.lock_stale_after
     )
     result: RunResult | None = None
     recorder: Recorder | None = None
     try:
-        recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
-        try:
-            check_phrase(plan, phrase)
-            refuse_no_go(plan)
+        with refusals_noted(loaded, plan):  # again under the lock: another run may have finished meanwhile
             refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
-        except Aborted as exc:
-            recorder.record("plan.aborted", plan=plan.id, by=actor(), reason=exc.message)
-            raise
-        except ApprovalError as exc:
-            recorder.record("approval.refused", plan=plan.id, by=actor(), reason=exc.message)
-            raise
+            claim_plan(target.transport, target.layout, plan, run)
+        recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
         recorder.record(
             "plan.approved",
             plan=plan.id,
@@ -139,4 +165,3 @@ def apply_plan(
         lock.release(target.transport, target.layout, held)
         if recorder is not None and result is not None:
             evidence.write_run_evidence(loaded, plan.environment, run, recorder.entries)
-        target.close()

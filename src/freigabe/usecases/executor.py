@@ -34,9 +34,11 @@ from freigabe.errors import (
     GateFailed,
     RollbackFailed,
     RolledBack,
+    RunInterrupted,
     StepFailed,
     TargetError,
 )
+from freigabe.interrupts import Interrupted, critical
 from freigabe.usecases.records import Recorder
 
 
@@ -129,6 +131,9 @@ class Executor:
         self.layout = Layout(plan.deploy_path)
         self.result = RunResult(recorder.run, plan.id, plan.environment, plan.release, plan.previous_release, "running")
         self._counter = 0
+        # current was replaced by this run (a recovery starts with its release already live)
+        self._switched = plan.kind == "recover"
+        self._failure: str | None = None  # why the run is rolling back, for the bad mark
 
     # ------------------------------------------------------------ driving
 
@@ -143,13 +148,15 @@ class Executor:
             bundle=plan.bundle.model_dump(exclude={"path"}) if plan.bundle else None,
             current_before=self._current(),
         )
-        switched = False
         total = len(plan.steps)
         for index, step in enumerate(plan.steps, start=1):
-            outcome = self._run(step, index, total)
+            try:
+                outcome = self._run(step, index, total)
+            except Interrupted as signal:
+                if self._interrupted(step, signal):
+                    break  # only the finish phase was left: the release is live and verified
+                raise AssertionError("unreachable: _interrupted raises unless the run is done") from None
             self.result.steps.append((step, outcome))
-            if step.action == "switch" and outcome.details.get("after") is not None:
-                switched = True  # the link was replaced, even if it then read back wrong
             if outcome.ok:
                 if outcome.warning:
                     self.result.warnings.append(f"{step.id}: {outcome.warning}")
@@ -158,7 +165,7 @@ class Executor:
                 outcome.status = "warned"
                 self.result.warnings.append(f"{step.id}: {outcome.summary}")
                 continue
-            if step.on_failure == "rollback" and switched:
+            if step.on_failure == "rollback" and self._switched:
                 self._rollback(step, outcome)
             self._abort(step, outcome)
         self.result.outcome = "preflight passed" if plan.kind == "preflight" else "deployed"
@@ -170,6 +177,28 @@ class Executor:
             warnings=self.result.warnings,
         )
         return self.result
+
+    def _interrupted(self, step: Step, signal: Interrupted) -> bool:
+        """A signal stopped `step`. Before the switch: stop cleanly. After it: roll back and verify,
+        as for a failed check. In the finish phase (the release already verified): finish the
+        marks and skip the rest. Returns True only in that last case; raises otherwise."""
+        reason = f"interrupted by {signal.signal} during {step.id}"
+        self.recorder.record("step.finished", step=step.id, outcome="interrupted", summary=reason)
+        self.recorder.record(
+            "run.interrupted", signal=signal.signal, step=step.id, switched=self._switched, phase=step.phase
+        )
+        self.reporter.note(reason)
+        if step.phase == "finish" and self._switched:
+            self.result.warnings.append(f"{reason}: the remaining finish steps were skipped")
+            if not any(s.id == "release.mark" for s, o in self.result.steps if o.ok):
+                with critical():
+                    self._write_mark(self.plan.release, "good", f"{self.plan.kind} {self.recorder.run}")
+            return True
+        outcome = Outcome(False, reason, error=RunInterrupted(reason))
+        if self._switched:
+            self._rollback(step, outcome)
+        self._abort(step, outcome, interrupted=True)
+        return False
 
     def _run(self, step: Step, index: int, total: int) -> Outcome:
         self._counter += 1
@@ -198,7 +227,7 @@ class Executor:
         self.reporter.step_finished(step, outcome)
         return outcome
 
-    def _abort(self, step: Step, outcome: Outcome) -> None:
+    def _abort(self, step: Step, outcome: Outcome, interrupted: bool = False) -> None:
         plan = self.plan
         release_dir = self.layout.release(plan.release)
         partial = self.layout.partial(plan.release)
@@ -206,11 +235,15 @@ class Executor:
             self.t.remove_tree(partial)
         left = self._current()
         if plan.kind == "deploy" and self.t.exists(release_dir) and left != plan.release:
-            self._write_mark(plan.release, "bad", f"aborted at {step.id}: {outcome.summary}")
-        self.result.outcome = "aborted"
+            if interrupted:  # an interrupted release never ran all its gates: it is not kept
+                for path in (release_dir, self.layout.manifest(plan.release), self.layout.sums(plan.release)):
+                    self.t.remove_tree(path)
+            else:
+                self._write_mark(plan.release, "bad", f"aborted at {step.id}: {outcome.summary}")
+        self.result.outcome = "interrupted" if interrupted else "aborted"
         self.recorder.record(
             "run.finished",
-            outcome="aborted",
+            outcome=self.result.outcome,
             failed_step=step.id,
             reason=outcome.summary,
             current_after=left,
@@ -227,6 +260,11 @@ class Executor:
         )
         if error_type is RolledBack or issubclass(error_type, RollbackFailed):
             error_type = StepFailed
+        if interrupted:
+            raise RunInterrupted(
+                f"{plan.kind} to {plan.environment} on {self.t.name} was {outcome.summary}; it stopped "
+                f"before the switch and the unfinished release was removed; {live}"
+            )
         raise error_type(message)
 
     def _rollback(self, step: Step, outcome: Outcome) -> None:
@@ -246,9 +284,13 @@ class Executor:
                 f"{reason}; there is no earlier release to roll back to (first deploy), so "
                 f"{plan.release} stays live and is marked bad — fix it and deploy again"
             )
+        self._failure = reason
         total = len(plan.rollback_steps)
         for index, rstep in enumerate(plan.rollback_steps, start=1):
-            routcome = self._run(rstep, index, total)
+            try:
+                routcome = self._run(rstep, index, total)
+            except Interrupted as again:
+                self._rollback_interrupted(rstep, reason, again)
             self.result.rollback.append((rstep, routcome))
             if not routcome.ok and rstep.on_failure != "warn":
                 self.result.outcome = "rollback_failed"
@@ -280,15 +322,44 @@ class Executor:
             f"again (verified); {plan.release} is marked bad"
         )
 
+    def _rollback_interrupted(self, rstep: Step, reason: str, signal: Interrupted) -> None:
+        """A signal stopped the rollback itself: leave a state that status, the audit and the next
+        plan all name, and say which command resolves it."""
+        self.result.outcome = "rollback_failed"
+        live = self._current()
+        self.recorder.record("step.finished", step=rstep.id, outcome="interrupted", summary=str(signal))
+        self.recorder.record(
+            "rollback.failed",
+            reason=reason,
+            failed_step=rstep.id,
+            detail=f"{signal} stopped the rollback",
+            current_after=live,
+        )
+        self.recorder.record("run.finished", outcome="rollback_failed", reason=reason, current_after=live)
+        raise RollbackFailed(
+            f"{reason}; {signal} stopped the rollback at {rstep.id}: {live or 'no release'} is live and "
+            f"was not verified — run `freigabe recover {self.plan.environment}` to verify it (it rolls back "
+            f"if it fails), and `freigabe status {self.plan.environment}` to see the state"
+        )
+
     # ------------------------------------------------------------ helpers
 
     def _current(self) -> str | None:
         return self.layout.release_of(self.t.readlink(self.layout.current))
 
     def _write_mark(self, release: str, mark: str, reason: str) -> None:
+        """Record a release good or bad. A bad mark keeps its first reason: later runs that meet
+        the same bad release never overwrite why it failed."""
+        path = self.layout.mark(release)
+        if mark == "bad" and self.t.exists(path):
+            try:
+                if json.loads(self.t.read(path)).get("mark") == "bad":
+                    return
+            except ValueError:
+                pass
         self.t.mkdir(self.layout.marks)
         data = {"release": release, "mark": mark, "reason": reason, "run": self.recorder.run, "ts": utc_now()}
-        self.t.write(self.layout.mark(release), json.dumps(self.redactor.data(data)).encode())
+        self.t.write(path, json.dumps(self.redactor.data(data)).encode())
 
     def _log(self, step: Step) -> Path:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -553,11 +624,14 @@ class Executor:
         before = self.t.readlink(link)
         if not self.t.is_dir(posixpath.join(posixpath.dirname(link), target)):
             raise StepFailed(f"{target} is not a complete release on the target")
-        self.t.replace_symlink(target, link)
-        after = self.t.readlink(link)
+        with critical():  # the switch and its ledger entry: never one without the other
+            self.t.replace_symlink(target, link)
+            self._switched = True  # the link was replaced, even if it then reads back wrong
+            failpoints.hit("switch.recorded-before")
+            after = self.t.readlink(link)
+            self.recorder.record("switch", before=before, after=after, release=step.args["release"])
         if after != target:
             return Outcome(False, f"current points at {after}, expected {target}", {"before": before, "after": after})
-        self.recorder.record("switch", before=before, after=after, release=step.args["release"])
         return Outcome(True, f"{before or '(none)'} → {after}", {"before": before, "after": after})
 
     def _do_wait_ready(self, step: Step) -> Outcome:
@@ -611,7 +685,8 @@ class Executor:
 
     def _do_release_mark(self, step: Step) -> Outcome:
         mark = step.args["mark"]
-        self._write_mark(step.args["release"], mark, f"{self.plan.kind} {self.recorder.run}")
+        reason = self._failure if mark == "bad" and self._failure else f"{self.plan.kind} {self.recorder.run}"
+        self._write_mark(step.args["release"], mark, reason)
         return Outcome(True, f"{step.args['release']}: {mark}")
 
     def _do_cleanup(self, step: Step) -> Outcome:

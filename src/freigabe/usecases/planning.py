@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.health import Credentials
+from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
     ABORT_PHRASE,
@@ -18,7 +20,7 @@ from freigabe.config.models import (
     approval_phrase,
 )
 from freigabe.core import pipeline
-from freigabe.core.layout import release_name
+from freigabe.core.layout import Layout, release_name
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
 from freigabe.usecases.audit import AuditResult, run_audit
@@ -156,6 +158,27 @@ def make_rollback_plan(loaded: LoadedConfig, env_name: str, restore: str, curren
     )
 
 
+def make_recover_plan(loaded: LoadedConfig, env_name: str, current: str, previous: str | None) -> Plan:
+    """Prove an unverified live release answers (readiness, health, assets) and mark it good;
+    if it does not, roll back to `previous` (the release live before it) and verify that."""
+    env = loaded.config.environment(env_name)
+    return Plan(
+        kind="recover",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=current,
+        previous_release=previous,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase=rollback_phrase(env_name, env),
+        steps=pipeline.recover_steps(loaded.config, env_name, current),
+        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, current, previous),
+        warnings=[] if previous else [f"no verified release to go back to if {current} fails its checks"],
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
 # ---------------------------------------------------------------- saving
 
 
@@ -199,12 +222,23 @@ def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_
     return reasons
 
 
+def replan_command(plan: Plan) -> str:
+    """The command that makes a fresh plan of the same kind, as it can be typed."""
+    env = plan.environment
+    if plan.kind == "rollback":
+        return f"freigabe rollback {env} --to {plan.release}"
+    if plan.kind == "recover":
+        return f"freigabe recover {env}"
+    bundle = shlex.quote(plan.bundle.path) if plan.bundle else "PATH"
+    return f"freigabe plan {env} --bundle {bundle}"
+
+
 def refuse_if_stale(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> None:
     reasons = stale_reasons(plan, loaded, current, bundle_sha256)
     if reasons:
         raise StalePlan(
             f"plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with "
-            f"`freigabe plan {plan.environment}` and approve that one"
+            f"`{replan_command(plan)}` and approve that one"
         )
 
 
@@ -213,8 +247,34 @@ def refuse_no_go(plan: Plan) -> None:
     if plan.decision is not None and plan.decision.verdict == "NO-GO":
         raise ApprovalError(
             f"plan {plan.id[:12]} has the decision NO-GO (blocking: {', '.join(plan.decision.blocking)}); "
-            f"fix those findings, then make a new plan with `freigabe plan {plan.environment}`"
+            f"fix those findings, then make a new plan with `{replan_command(plan)}`"
         )
+
+
+def plan_marker(layout: Layout, plan: Plan) -> str:
+    return f"{layout.state}/plans/{plan.id}.ran"
+
+
+def refuse_if_ran(transport: Transport, layout: Layout, plan: Plan) -> None:
+    """A plan runs once: its approval is spent by the run it started, whatever the outcome."""
+    marker = plan_marker(layout, plan)
+    if transport.exists(marker):
+        try:
+            ran = json.loads(transport.read(marker))
+        except ValueError:
+            ran = {}
+        raise ApprovalError(
+            f"plan {plan.id[:12]} already ran (run {ran.get('run', '?')} at {ran.get('at', '?')}); a plan runs "
+            f"once, whatever its outcome — make a new plan with `{replan_command(plan)}` and approve that one"
+        )
+
+
+def claim_plan(transport: Transport, layout: Layout, plan: Plan, run: str) -> None:
+    """Spend the plan's approval on this run, atomically (two runs of one plan: one wins)."""
+    transport.mkdir(f"{layout.state}/plans")
+    data = json.dumps({"plan": plan.id, "run": run, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    if not transport.lock(plan_marker(layout, plan), data.encode()):
+        refuse_if_ran(transport, layout, plan)
 
 
 class Aborted(ApprovalError):

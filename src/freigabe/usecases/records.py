@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 from pathlib import Path
@@ -13,6 +14,7 @@ from freigabe.core import ledger
 from freigabe.core.layout import Layout
 from freigabe.core.redact import Redactor
 from freigabe.errors import LedgerError
+from freigabe.interrupts import critical
 
 
 def actor() -> str:
@@ -29,6 +31,32 @@ def actor() -> str:
 
 def local_ledger_path(root: Path, env: str) -> Path:
     return root / ".freigabe" / "ledger" / f"{env}.jsonl"
+
+
+def refusal_log_path(root: Path, env: str) -> Path:
+    return root / ".freigabe" / "refusals" / f"{env}.jsonl"
+
+
+def note_refusal(root: Path, env: str, event: str, **data: Any) -> None:
+    """A refused or cancelled approval changes nothing on the target, so it is noted here, locally."""
+    path = refusal_log_path(root, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"ts": ledger.utc_now(), "env": env, "event": event, "data": Redactor().data(data)})
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
+def read_refusals(root: Path, env: str) -> list[dict[str, Any]]:
+    path = refusal_log_path(root, env)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 def read_target_entries(transport: Transport, layout: Layout) -> list[dict[str, Any]]:
@@ -68,11 +96,12 @@ class Recorder:
     def record(self, event: str, **data: Any) -> dict[str, Any]:
         entry = ledger.make_entry(self.head, env=self.env, run=self.run, event=event, data=self.redactor.data(data))
         line = ledger.serialize(entry).encode()
-        self.transport.mkdir(self.layout.state)
-        self.transport.append(self.layout.ledger, line)
-        self.head = entry
-        self.entries.append(entry)
-        self._mirror()
+        with critical():  # an entry is written on the target and mirrored, or neither
+            self.transport.mkdir(self.layout.state)
+            self.transport.append(self.layout.ledger, line)
+            self.head = entry
+            self.entries.append(entry)
+            self._mirror()
         return entry
 
     def _mirror(self) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -41,6 +42,18 @@ def _oserrors(action: str, path: str) -> Iterator[None]:
 def _guard(action: str, path: str, fn: Callable[[], T]) -> T:
     with _oserrors(action, path):
         return fn()
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a command and everything it started (it runs in its own session): TERM, then KILL."""
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 class LocalTransport:
@@ -95,9 +108,10 @@ class LocalTransport:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait()
+            _end_group(proc)
+        except BaseException:
+            _end_group(proc)  # interrupted: the command's whole process group ends with the run
+            raise
         reader.join(timeout=5)
         stream.close()
         if sink:

@@ -72,7 +72,12 @@ class _Loop:
         self.thread.start()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()  # interrupted or timed out: the coroutine (and its remote command) stops too
+            raise
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -239,6 +244,11 @@ class SshTransport:
             except TimeoutError:
                 process.kill()
                 return -9, True
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    process.send_signal("TERM")
+                    process.close()
+                raise
             return completed.exit_status if completed.exit_status is not None else 255, False
 
         try:
