@@ -27,7 +27,7 @@ from freigabe.adapters.bundle import create_bundle
 from freigabe.adapters.webserver import ReleaseServer
 from freigabe.config import load_config
 from freigabe.usecases.apply import apply_plan, prepare_bundle
-from freigabe.usecases.planning import make_deploy_plan, scan_cache
+from freigabe.usecases.planning import make_deploy_plan
 
 
 def make_tree(root: Path, files: int, megabytes: int) -> None:
@@ -112,7 +112,7 @@ def main() -> int:
                 plans.append(time.perf_counter() - started)
                 os.sync()
                 started = time.perf_counter()
-                prepared = prepare_bundle(plan, None, scan_cache(loaded))
+                prepared = prepare_bundle(loaded, plan)
                 apply_plan(loaded, prepared, phrase=plan.approval_phrase)
                 deploys.append(time.perf_counter() - started)
             finally:

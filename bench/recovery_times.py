@@ -24,7 +24,7 @@ from freigabe.config import load_config
 from freigabe.errors import RolledBack
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.build import build
-from freigabe.usecases.planning import make_deploy_plan, scan_cache
+from freigabe.usecases.planning import make_deploy_plan
 
 CONFIG = """
 preset = "generic"
@@ -85,9 +85,7 @@ def main() -> int:
             bundle = build(loaded, sha=f"{n:03d}{version}".ljust(40, "0")).bundle
             plan = make_deploy_plan(loaded, "bench", bundle.path, audit=False).plan
             try:
-                return apply_plan(
-                    loaded, prepare_bundle(plan, None, scan_cache(loaded)), phrase=plan.approval_phrase
-                ).run
+                return apply_plan(loaded, prepare_bundle(loaded, plan), phrase=plan.approval_phrase).run
             except RolledBack:
                 entries = (deploy / ".freigabe" / "ledger.jsonl").read_text().splitlines()
                 return str(json.loads(entries[-1])["run"])

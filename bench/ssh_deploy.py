@@ -29,7 +29,7 @@ from freigabe.adapters.bundle import create_bundle
 from freigabe.adapters.webserver import ReleaseServer
 from freigabe.config import load_config
 from freigabe.usecases.apply import apply_plan, prepare_bundle
-from freigabe.usecases.planning import make_deploy_plan, scan_cache
+from freigabe.usecases.planning import make_deploy_plan
 
 
 def floor(sshd: Sshd, bundle: Path, target: Path) -> float:
@@ -100,7 +100,7 @@ def main() -> int:
                 loaded = load_config(cfg)
                 plan = make_deploy_plan(loaded, "bench", bundle.path).plan
                 started = time.perf_counter()
-                apply_plan(loaded, prepare_bundle(plan, None, scan_cache(loaded)), phrase=plan.approval_phrase)
+                apply_plan(loaded, prepare_bundle(loaded, plan), phrase=plan.approval_phrase)
                 deploys.append(time.perf_counter() - started)
             finally:
                 server.stop()
