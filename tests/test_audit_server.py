@@ -40,6 +40,8 @@ def test_a_healthy_deploy_passes_everything(deployed: Project) -> None:
         "server.migrations",
         "server.release-drift",
         "server.unrecorded-switch",
+        "server.url",
+        "server.live-unverified",
     ):
         assert rows[key].status == "ok", rows[key]
 
@@ -81,6 +83,41 @@ def test_lock(deployed: Project) -> None:
 def test_disk(deployed: Project) -> None:
     row = _audit(deployed, needs=10**18)["server.disk"]
     assert row.status == "fail"
+
+
+def test_disk_of_a_deploy_path_that_does_not_exist_yet(project: Project) -> None:
+    """Measured at the nearest existing parent, where the first deploy will create it."""
+    toml = project.root / "freigabe.toml"
+    missing = project.root / "not" / "yet" / "there"
+    toml.write_text(
+        toml.read_text().replace(f'deploy_path = "{project.deploy_path()}"', f'deploy_path = "{missing}"', 1)
+    )
+    row = _audit(project)["server.disk"]
+    assert row.status == "ok", row
+    assert f"at {project.root} (the deploy path does not exist yet)" in row.ist
+
+
+def test_a_down_url_is_caught_by_the_plan(deployed: Project) -> None:
+    bundle = deployed.build("v2")
+    deployed.servers["staging"].stop()
+    try:
+        row = _audit(deployed)["server.url"]
+        assert row.status == "fail" and "does not answer" in row.ist
+        plan = json.loads(deployed.cli("plan", "staging", "--bundle", str(bundle.path), "--json").raw)
+        assert plan["decision"]["verdict"] == "NO-GO" and "server.url" in plan["decision"]["blocking"]
+    finally:
+        deployed.servers["staging"] = type(deployed.servers["staging"])(deployed.deploy_path())
+        deployed.servers["staging"].start()
+
+
+def test_a_newer_good_release_after_a_manual_rollback_is_no_failed_release(deployed: Project) -> None:
+    v2 = deployed.build("v2")
+    assert deployed.deploy("staging", v2.path).exit_code == 0
+    made = deployed.cli("rollback", "staging", "--approve", "STAGING-TEST FREIGEGEBEN")
+    plan = made.output.split("--plan ")[1].split()[0]
+    assert deployed.cli("rollback", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN").exit_code == 0
+    row = _audit(deployed)["server.failed-release"]
+    assert row.status == "ok" and "marked good (a manual rollback)" in row.ist
 
 
 def test_token_digest_match_mismatch_and_pending(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,6 +70,22 @@ def test_everything_printed_is_escaped(reported: tuple[Project, dict[str, Path]]
     assert any(HOSTILE in f["ist"] for f in data["findings"])  # JSON keeps the data as it is
 
 
+# Characters drawn from an emoji font (Emoji_Presentation=Yes in the BMP, all of U+1F000…, and VS16).
+_EMOJI = re.compile(
+    "[\u231a\u231b\u23e9-\u23ec\u23f0\u23f3\u25fd\u25fe\u2614\u2615\u2648-\u2653\u267f\u2693\u26a1"
+    "\u26aa\u26ab\u26bd\u26be\u26c4\u26c5\u26ce\u26d4\u26ea\u26f2\u26f3\u26f5\u26fa\u26fd\u2705\u270a"
+    "\u270b\u2728\u274c\u274e\u2753-\u2755\u2757\u2795-\u2797\u27b0\u27bf\u2b1b\u2b1c\u2b50\u2b55"
+    "\ufe0f\U0001f000-\U0001faff]"
+)
+
+
+def test_no_glyph_needs_an_emoji_font(reported: tuple[Project, dict[str, Path]]) -> None:
+    _, paths = reported
+    for path in (paths["md"], paths["html"]):
+        found = _EMOJI.findall(path.read_text())
+        assert not found, (path.name, sorted(set(found)))
+
+
 def test_german(reported: tuple[Project, dict[str, Path]]) -> None:
     project, _ = reported
     bundle = next((project.root / "dist").glob("*.tar.gz"))
@@ -87,6 +103,7 @@ def test_german(reported: tuple[Project, dict[str, Path]]) -> None:
         "VERBOTEN",
     ):
         assert words in md, words
+    assert "ˋ" not in md and "`// empty`" in md  # real backticks: code spans in fix texts
     bad = project.cli("plan", "staging", "--bundle", str(bundle), "--lang", "fr")
     assert bad.exit_code == 2 and "use en or de" in bad.output
 
@@ -123,8 +140,11 @@ def test_html_in_a_headless_browser(reported: tuple[Project, dict[str, Path]], t
     assert console == [], console  # no errors, and the hostile <script> never ran
     height = re.search(r'data-flowchart-height="(\d+)"', dom.stdout)
     assert height and int(height.group(1)) > 300, "the flowchart is not visible"
-    assert 'id="verdict">NO-GO<' in dom.stdout
-    assert 'id="markdown"' in dom.stdout and 'id="copy"' in dom.stdout
+    assert re.search(r'id="verdict">NO-GO · Decision for staging<', dom.stdout)
+    top = re.search(r'data-verdict-top="(-?\d+)"', dom.stdout)
+    assert top and 0 <= int(top.group(1)) < 400, "the verdict must open the page, above the fold"
+    assert 'id="markdown"' in dom.stdout
+    assert re.search(r'<button type="button" id="copy">Copy Markdown</button>', dom.stdout)
     shot = tmp_path / "report.png"
     subprocess.run([_chromium(), *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 20_000

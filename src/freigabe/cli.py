@@ -17,6 +17,7 @@ from freigabe import render
 from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
 from freigabe.config.models import ABORT_PHRASE
 from freigabe.core.plan import Plan
+from freigabe.core.words import plural
 from freigabe.errors import ExitCode, FreigabeError, UsageError
 from freigabe.interrupts import Interrupted
 
@@ -30,8 +31,29 @@ app = typer.Typer(
 ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _version(value: bool) -> None:
+    if value:
+        from freigabe import __version__
+
+        out.print(f"freigabe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Gated, zero-downtime release deployments: plan, approve, deploy, verify, roll back."""
+
+
+# Piped output (CI logs, scripts) is never wrapped at 80 columns: a finding id, a path or an
+# approval phrase stays on one line. A terminal gets its own width.
+_PIPED_WIDTH = None if sys.stdout.isatty() else 240
+out = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help=f"Path to {CONFIG_NAME} (default: search upwards).")
@@ -62,6 +84,7 @@ def _load(config: Path | None) -> LoadedConfig:
 
 def _ask(plan: Plan) -> str | None:
     render.print_plan(out, plan)
+    render.print_verdict(out, plan)
     if not sys.stdin.isatty():
         return None
     out.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, or {ABORT_PHRASE} to cancel:")
@@ -113,10 +136,10 @@ def build(
         out.print(f"excluded: {escape(', '.join(result.exclude))}")
         info = result.bundle
         out.print(f"[green]✔[/] layer-1 gates {result.gates_passed}/{result.gates_passed} passed")
-        out.print(f"[green]✔[/] {info.path} ({info.files} files, {info.size // 1024} KiB)")
+        out.print(f"[green]✔[/] {info.path} ({plural(info.files, 'file')}, {info.size // 1024} KiB)")
         out.print(f"  sha256 {info.sha256}")
         if result.pruned:
-            out.print(f"  pruned {len(result.pruned)} old bundles")
+            out.print(f"  pruned {plural(len(result.pruned), 'old bundle')}")
 
 
 LangOpt = Annotated[str, typer.Option("--lang", help="Report language: en or de.")]
@@ -194,12 +217,14 @@ def audit(
                     }
                 )
             )
-            return
-        render.print_findings(out, result.findings)
-        for what, why in result.skipped.items():
-            out.print(f"[dim]{what}: not run — {escape(why)}[/]")
-        if result.decision:
-            render.print_decision(out, result.decision)
+        else:
+            render.print_findings(out, result.findings)
+            for what, why in result.skipped.items():
+                out.print(f"[dim]{what}: not run — {escape(why)}[/]")
+            if result.decision:
+                render.print_decision(out, result.decision)
+        if result.decision and result.decision.verdict == "NO-GO":
+            raise typer.Exit(int(ExitCode.APPROVAL))  # a pipeline can gate on the audit (documented: 7)
 
 
 @app.command()
@@ -216,6 +241,8 @@ def fix(
 
     with failures():
         loaded = _load(config)
+        if approve is not None and plan_id is None:
+            raise UsageError(f"--approve needs --plan ID: run `freigabe fix {finding} --env {env}` to see the fix plan")
         if plan_id is None or approve is None:
             made, current = fixes.plan_fix(loaded, env, finding)
             out.print(f"finding {finding}: {escape(current.ist)}")
@@ -241,6 +268,10 @@ def restore(
 
     with failures():
         loaded = _load(config)
+        if approve is not None and plan_id is None:
+            raise UsageError(
+                f"--approve needs --plan ID: run `freigabe restore {env} --backup {backup}` to see the restore plan"
+            )
         if plan_id is None or approve is None:
             made = restores.plan_restore(loaded, env, backup, files)
             out.print(f"restore plan [bold]{made.id[:16]}[/] for {env}:")
@@ -276,12 +307,19 @@ def attest(
         out.print(f"APPEND MISSING INFO: {finding} attested by {done['by']} at {done['at']} (not verified)")
 
 
-def _apply(loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None) -> None:
+def _apply(
+    loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None, verdict_shown: bool = False
+) -> None:
     from freigabe.usecases.apply import apply_plan, prepare_bundle
 
     prepared = prepare_bundle(loaded, made, bundle)
     reporter = render.ConsoleReporter(out)
+    if approve is None and made.decision is not None and made.decision.verdict == "NO-GO" and not verdict_shown:
+        render.print_plan(out, made)
+        render.print_verdict(out, made)  # then apply_plan refuses: a NO-GO plan is never asked about
     if approve is not None:
+        if not verdict_shown:
+            render.print_verdict(out, made)
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")
     result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
     for warning in result.warnings:
@@ -302,6 +340,7 @@ def deploy(
 ) -> None:
     """Deploy with an approval bound to the plan: typed, or --plan ID --approve PHRASE."""
     from freigabe.usecases.planning import load_plan, make_deploy_plan, save_plan
+    from freigabe.usecases.reporting import write_report
 
     with failures():
         loaded = _load(config)
@@ -317,8 +356,11 @@ def deploy(
         else:
             if bundle is None:
                 raise UsageError("give --bundle PATH (or --plan ID of a saved plan)")
-            made = make_deploy_plan(loaded, env, bundle).plan
+            planned = make_deploy_plan(loaded, env, bundle)
+            made = planned.plan
             save_plan(loaded, made)
+            paths = write_report(loaded, env, made, planned.audit)
+            out.print(f"report: {paths['html']}")
         _apply(loaded, made, bundle, approve)
 
 
@@ -345,6 +387,7 @@ def rollback(
             save_plan(loaded, made)
             if approve is not None:
                 render.print_plan(out, made)
+                render.print_verdict(out, made)
                 raise UsageError(
                     f"rollback plan {made.id[:12]} was made; approve it with "
                     f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
@@ -374,6 +417,7 @@ def recover(
             save_plan(loaded, made)
             if approve is not None:
                 render.print_plan(out, made)
+                render.print_verdict(out, made)
                 raise UsageError(
                     f"recover plan {made.id[:12]} was made; approve it with "
                     f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
@@ -389,52 +433,43 @@ def promote(
     config: ConfigOpt = None,
 ) -> None:
     """Deploy the bundle live on the source environment once it has been stable long enough."""
-    from freigabe.usecases.planning import load_plan, save_plan
-    from freigabe.usecases.promote import check_stability, find_bundle, plan_promotion
+    from freigabe.usecases.planning import refuse_no_go
+    from freigabe.usecases.preflight import run_preflight
+    from freigabe.usecases.promote import prepare_promotion
     from freigabe.usecases.reporting import write_report
 
     with failures():
         loaded = _load(config)
-        if plan_id:
-            made = load_plan(loaded, plan_id)
-            stable = check_stability(loaded, env)  # again: staging may have changed since
-            if made.environment != env or made.inputs.bundle_sha256 != stable.bundle["sha256"]:
-                raise UsageError(
-                    f"plan {made.id[:12]} does not deploy the bundle live on "
-                    f"{stable.source} to {env}; make a new one with `freigabe promote {env}`"
-                )
-            bundle = find_bundle(loaded, stable.bundle)
-        else:
-            planned, stable = plan_promotion(loaded, env)
-            made = planned.plan
-            save_plan(loaded, made)
-            paths = write_report(loaded, env, made, planned.audit)
+        promotion = prepare_promotion(loaded, env, plan_id)
+        made, stable = promotion.plan, promotion.stable
+        out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now")
+        if promotion.audit is not None:
+            paths = write_report(loaded, env, made, promotion.audit)
             out.print(f"report: {paths['html']}")
-            bundle = None
-            out.print(f"{stable.source} has served {stable.release} for {stable.seconds:.0f} s and is healthy now")
-        from freigabe.usecases.preflight import run_preflight
-
+        render.print_verdict(out, made)
+        refuse_no_go(made)  # a NO-GO promotion gets neither a pre-flight nor an approval hint
         out.print("pre-flight (read-only):")
-        run_preflight(
-            loaded, env, bundle or Path(str(made.bundle.path if made.bundle else "")), render.ConsoleReporter(out)
-        )
-        _apply(loaded, made, bundle, approve)
+        run_preflight(loaded, env, promotion.bundle, render.ConsoleReporter(out))
+        _apply(loaded, made, promotion.bundle, approve, verdict_shown=True)
 
 
 @app.command()
 def preflight(
     env: EnvArg,
-    bundle: Annotated[Path | None, typer.Option(help="Bundle (default: the one live on the promotion source).")] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Bundle (default: the one live on the promotion source, else the newest built one)."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Read-only pre-flight: the bundle in a temporary copy on the target, gates, nginx -t, .env, migrations."""
-    from freigabe.usecases.preflight import run_preflight
-    from freigabe.usecases.promote import check_stability, find_bundle
+    from freigabe.usecases.preflight import default_bundle, run_preflight
 
     with failures():
         loaded = _load(config)
         if bundle is None:
-            bundle = find_bundle(loaded, check_stability(loaded, env).bundle)
+            bundle = default_bundle(loaded, env)
+            out.print(f"bundle: {bundle}")
         run_preflight(loaded, env, bundle, render.ConsoleReporter(out))
         out.print(f"[bold green]pre-flight passed[/] for {env}: nothing was switched; the temporary copy is removed")
 
@@ -489,7 +524,7 @@ def cleanup(
     with failures():
         doomed = run_cleanup(_load(config), env, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
-        out.print(f"{verb} {len(doomed)} releases" + (f": {', '.join(doomed)}" if doomed else ""))
+        out.print(f"{verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else ""))
 
 
 @app.command()
@@ -506,6 +541,7 @@ def unlock(env: EnvArg, config: ConfigOpt = None) -> None:
 def ledger_verify(
     env: Annotated[str | None, typer.Argument(help="Environment (default: all).")] = None,
     config: ConfigOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check the hash chain on each target and that the local copy agrees."""
     from freigabe.errors import LedgerError
@@ -514,20 +550,25 @@ def ledger_verify(
     with failures():
         loaded = _load(config)
         names = [env] if env else sorted(loaded.config.environments)
-        bad = []
+        checks = []
         for name in names:
             loaded.config.environment(name)
-            check = verify(loaded, name)
-            if check.ok:
-                out.print(
-                    f"[green]✔[/] {name}: {check.target_entries} entries, chain intact"
-                    + (f", local copy agrees ({check.local_entries})" if check.local_entries else "")
-                )
-            else:
-                bad.append(name)
-                out.print(f"[red]✘[/] {name}:")
+            checks.append(verify(loaded, name))
+        bad = [c.environment for c in checks if not c.ok]
+        if as_json:
+            out.print_json(json.dumps({"schema_version": 1, "environments": [c.to_json() for c in checks]}))
+        for check in [] if as_json else checks:
+            if not check.ok:
+                out.print(f"[red]✘[/] {check.environment}:")
                 for problem in check.problems:
                     out.print(f"    {escape(problem)}")
+            elif not check.deployed:
+                out.print(f"[dim]–[/] {check.environment}: not deployed yet (no ledger on the target, no local copy)")
+            else:
+                out.print(
+                    f"[green]✔[/] {check.environment}: {plural(check.target_entries, 'entry', 'entries')}, chain intact"
+                    + (f", local copy agrees ({check.local_entries})" if check.local_entries else "")
+                )
         if bad:
             raise LedgerError(
                 f"the ledger of {', '.join(bad)} does not verify; treat its records "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status as Spinner
@@ -10,6 +12,7 @@ from rich.table import Table
 from freigabe.core.decision import Decision
 from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
+from freigabe.core.words import plural
 from freigabe.usecases.executor import Outcome
 from freigabe.usecases.status import Status
 
@@ -37,7 +40,8 @@ def plan_table(plan: Plan) -> Table:
 def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
     if compact:
         console.print(
-            f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: {len(plan.steps)} steps as above"
+            f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: "
+            f"{plural(len(plan.steps), 'step')} as above"
         )
     else:
         console.print(plan_table(plan))
@@ -55,6 +59,17 @@ def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
     console.print(f"[bold]plan id[/] {plan.id}")
 
 
+class _Elapsed:
+    """A spinner text that counts the seconds the step has been running (re-rendered on refresh)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.started = time.monotonic()
+
+    def __rich__(self) -> str:
+        return f"{self.text} [dim]{time.monotonic() - self.started:.0f} s[/]"
+
+
 class ConsoleReporter:
     """Live progress: a spinner on the running step, one line per finished step."""
 
@@ -65,7 +80,7 @@ class ConsoleReporter:
 
     def step_started(self, step: Step, index: int, total: int) -> None:
         self._stop()
-        self._live = self.console.status(f"[{index}/{total}] {escape(step.title)}")
+        self._live = self.console.status(_Elapsed(f"[{index}/{total}] {escape(step.title)}"))
         self._live.start()
 
     def _stop(self) -> None:
@@ -128,6 +143,19 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
     for f in sorted(findings, key=lambda f: (order[f.status], f.impact, f.key)):
         table.add_row(f"[{STATUS_STYLE[f.status]}]{f.status}[/]", f.impact, escape(f.key), escape(f.ist))
     console.print(table)
+
+
+def print_verdict(console: Console, plan: Plan) -> None:
+    """The verdict and its reasons, shown before any approval is asked for or hinted at."""
+    if plan.decision is not None:
+        print_decision(console, plan.decision)
+    elif plan.kind in ("rollback", "recover"):
+        console.print(
+            f"decision for {plan.environment}: no audit — a {plan.kind} returns to a release that was "
+            "verified before and proves again that it answers healthy"
+        )
+    else:
+        console.print(f"decision for {plan.environment}: [bold yellow]not audited[/] (the plan was made without one)")
 
 
 def print_decision(console: Console, decision: Decision | None) -> None:

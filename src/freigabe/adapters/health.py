@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from freigabe.core.words import plural
 from freigabe.errors import UsageError
 
 
@@ -258,7 +259,7 @@ def check_assets(args: dict[str, Any]) -> AssetReport:
     if failures:
         first = failures[0]
         report.problem = (
-            f"{len(failures)} of {len(report.checked)} assets not served "
+            f"{len(failures)} of {plural(len(report.checked), 'asset')} not served "
             f"(first: {first['url']} → {first['status'] or first.get('reason')})"
         )
     return report

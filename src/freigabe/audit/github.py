@@ -9,6 +9,7 @@ from typing import Any
 from freigabe.adapters.github import Answer, GitHub, GitHubError
 from freigabe.config.models import BranchPolicy, GitHubConfig
 from freigabe.core.findings import Finding, Impact, finding
+from freigabe.core.words import plural
 
 ADMIN_READ = (
     "a token with the repository permission 'Administration: read' (fine-grained) or admin "
@@ -91,7 +92,7 @@ def check_branch(b: BranchFacts, policy: BranchPolicy, repo: str) -> Finding:
     want = set(policy.required_checks)
     need = max(policy.min_checks, len(want))
     soll = (
-        f"{need} required checks"
+        f"{plural(need, 'required check')}"
         + (f" ({', '.join(sorted(want))})" if want else "")
         + (", reviews" if policy.require_reviews else "")
         + (", up to date" if policy.require_up_to_date else "")
@@ -157,7 +158,7 @@ def check_branch(b: BranchFacts, policy: BranchPolicy, repo: str) -> Finding:
     return row(
         ist="; ".join(problems)
         if problems
-        else f"{len(contexts)} required checks ({'+'.join(sources)})" + (", reviews" if reviews else ""),
+        else f"{plural(len(contexts), 'required check')} ({'+'.join(sources)})" + (", reviews" if reviews else ""),
         ok=not problems,
         fix=fix,
         evidence=evidence,
@@ -195,7 +196,7 @@ def check_workflows(f: GitHubFacts, cfg: GitHubConfig) -> list[Finding]:
             "github",
             "Workflow inventory",
             soll="build and deploy workflows present and active",
-            ist="; ".join(problems) if problems else f"{len(inventory)} workflows, build and deploy active",
+            ist="; ".join(problems) if problems else f"{plural(len(inventory), 'workflow')}, build and deploy active",
             impact="P1",
             ok=not problems,
             evidence={"workflows": inventory},
@@ -244,7 +245,8 @@ def check_recent_runs(f: GitHubFacts, cfg: GitHubConfig) -> list[Finding]:
                 ist=(
                     f"the last {streak} runs failed"
                     if failing
-                    else f"{len(done)} recent runs, {sum(r.get('conclusion') == 'success' for r in done)} succeeded"
+                    else f"{plural(len(done), 'recent run')}, {sum(r.get('conclusion') == 'success' for r in done)} "
+                    "succeeded"
                 )
                 if done
                 else "no completed runs",

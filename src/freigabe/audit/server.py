@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from freigabe.adapters.remote_digest import remote_value_digest
+from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding, finding
 from freigabe.core.layout import is_release_name
 from freigabe.core.runs import live_state
+from freigabe.core.words import plural
 from freigabe.usecases import lock as locks
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import list_releases, read_marks
@@ -53,6 +58,9 @@ class ServerFacts:
     shared_dir: str = ""
     migrations: CommandFact | None = None
     drift: dict[str, list[str]] | None = None  # {"changed": [...], "added": [...]}, None: no manifest
+    disk_measured_at: str = ""
+    url: str = ""
+    url_answer: str | None = None  # why the environment URL does not answer; None: it answers
 
 
 def _token_env(loaded: LoadedConfig, env_name: str) -> str | None:
@@ -85,6 +93,22 @@ def _drift(target: Target, release: str, revision_file: str) -> dict[str, list[s
         p.removeprefix("./") for p in listed.output.splitlines() if p and p not in known and p != f"./{revision_file}"
     )
     return {"changed": changed, "added": added}
+
+
+def _nearest_existing(t: Transport, path: str) -> str:
+    """A deploy path that does not exist yet is measured where it will be created."""
+    while path not in ("", "/") and not t.exists(path):
+        path = posixpath.dirname(path)
+    return path or "/"
+
+
+def _probe_url(url: str) -> str | None:
+    """None when the environment URL answers at all (any HTTP status), else why it does not."""
+    try:
+        httpx.get(url, timeout=10.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return None
 
 
 def gather(target: Target, loaded: LoadedConfig, env_name: str, needs_bytes: int = 0) -> ServerFacts:
@@ -138,7 +162,10 @@ def gather(target: Target, loaded: LoadedConfig, env_name: str, needs_bytes: int
         lock=held.to_json() | {"text": locks.describe(held), "stale": held.stale_reason(env.lock_stale_after)}
         if held
         else None,
-        free_bytes=t.disk_free(env.deploy_path) if t.is_dir(env.deploy_path) else 0,
+        free_bytes=t.disk_free(_nearest_existing(t, env.deploy_path)),
+        disk_measured_at=_nearest_existing(t, env.deploy_path),
+        url=env.url,
+        url_answer=_probe_url(env.url),
         needs_bytes=needs_bytes,
         token_env=token_env,
         token_local_digest=local_digest,
@@ -210,7 +237,7 @@ def check_failed_release(f: ServerFacts) -> list[Finding]:
             "Newest release is the live one",
             soll="the newest release is current (no failed deploy since)",
             ist=(
-                f"{len(f.releases)} releases, newest is current"
+                f"{plural(len(f.releases), 'release')}, newest is current"
                 if newest == f.current
                 else f"newest release {newest} is not current but is marked good (a manual rollback)"
             )
@@ -270,7 +297,12 @@ def check_disk(f: ServerFacts) -> list[Finding]:
             "server",
             "Free disk space",
             soll=f"≥ {need // 2**20} MiB free (twice the release)",
-            ist=f"{f.free_bytes // 2**20} MiB free",
+            ist=f"{f.free_bytes // 2**20} MiB free"
+            + (
+                f" at {f.disk_measured_at} (the deploy path does not exist yet)"
+                if f.disk_measured_at != f.deploy_path
+                else ""
+            ),
             impact="P1",
             ok=f.free_bytes >= need,
             fix="free space on the target (old backups, `freigabe cleanup ENV`)",
@@ -338,7 +370,7 @@ def check_sudo(f: ServerFacts) -> list[Finding]:
                 + "; ".join(f"{' '.join(c.argv[3:])} ({c.output.strip()[:80] or c.returncode})" for c in refused)
             )
             if refused
-            else f"{len(f.sudo)} reload commands allowed",
+            else f"{plural(len(f.sudo), 'reload command')} allowed",
             impact="P1",
             ok=not refused,
             fix="add a NOPASSWD sudoers rule for exactly those commands for the deploy user",
@@ -533,7 +565,23 @@ def check_live_verified(f: ServerFacts) -> list[Finding]:
     ]
 
 
+def check_url(f: ServerFacts) -> list[Finding]:
+    return [
+        finding(
+            "server.url",
+            "server",
+            "The environment URL answers",
+            soll=f"{f.url} answers HTTP (the deploy checks it before anything changes, SOLL 5)",
+            ist=f"{f.url} answers" if f.url_answer is None else f"{f.url} does not answer ({f.url_answer})",
+            impact="P1",
+            ok=f.url_answer is None,
+            fix="start the web server, or correct `url` in freigabe.toml; the deploy would stop at url.check",
+        )
+    ]
+
+
 CHECKS = [
+    check_url,
     check_current,
     check_live_verified,
     check_failed_release,

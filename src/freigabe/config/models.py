@@ -256,7 +256,14 @@ class DecisionPolicy(Model):
     pending_is_fail_for_production: bool = True
     production_environments: list[str] = Field(default_factory=lambda: ["production"])
     # The reference plan's abort criteria: these failures stop every deploy whatever their impact.
-    always_block: list[str] = Field(default_factory=lambda: ["server.token-digest", "server.unrecorded-switch"])
+    always_block: list[str] = Field(
+        default_factory=lambda: [
+            "server.token-digest",
+            "server.unrecorded-switch",
+            "server.url",
+            "server.live-unverified",
+        ]
+    )
 
 
 class BranchPolicy(Model):

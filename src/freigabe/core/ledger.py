@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from freigabe.core.plan import canonical_json, sha256_text
+from freigabe.core.words import plural
 
 GENESIS = "0" * 64
 
@@ -105,7 +106,7 @@ def compare_copies(target: list[dict[str, Any]], local: list[dict[str, Any]]) ->
             break
     if not problems and len(target) < len(local):
         problems.append(
-            f"the target's ledger has {len(target)} entries but the local copy has {len(local)}: "
+            f"the target's ledger has {plural(len(target), 'entry', 'entries')} but the local copy has {len(local)}: "
             "entries were removed from the end of the target's ledger"
         )
     return problems

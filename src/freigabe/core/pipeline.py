@@ -12,6 +12,7 @@ from freigabe.adapters.health import resolve_url
 from freigabe.config.models import Config, EnvironmentConfig, HealthCheck, ReleaseProbe
 from freigabe.core.layout import Layout
 from freigabe.core.plan import BundleRef, OnFailure, Step
+from freigabe.core.words import plural
 
 
 def uses_layer3(name: str, env: EnvironmentConfig) -> bool:
@@ -196,7 +197,7 @@ def deploy_steps(
         Step(
             id="url.check",
             title=f"Environment URL answers: {env.url}"
-            + (f"; the live release passes {len(env.health)} health checks" if previous_release else ""),
+            + (f"; the live release passes {plural(len(env.health), 'health check')}" if previous_release else ""),
             action="url.check",
             args={
                 "url": env.url,
@@ -293,8 +294,8 @@ def deploy_steps(
         ),
         Step(
             id="gate.layer2.files",
-            title=f"Layer-2 gates: {len(gates.required_files)} files, "
-            f"{len(gates.required_dirs)} directories in the release",
+            title=f"Layer-2 gates: {plural(len(gates.required_files), 'file')}, "
+            f"{plural(len(gates.required_dirs), 'directory', 'directories')} in the release",
             action="gate.files",
             args={
                 "root": rel_dir,
@@ -367,7 +368,7 @@ def deploy_steps(
     steps += [
         Step(
             id="cleanup",
-            title=f"Retention: keep {env.keep_releases} releases (never current or the previous good one)",
+            title=f"Retention: keep {plural(env.keep_releases, 'release')} (never current or the previous good one)",
             action="cleanup",
             args={"keep": env.keep_releases},
             why="Old releases fill the disk; the ones a rollback needs are never removed.",
@@ -555,7 +556,7 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
         ),
         Step(
             id="gate.files",
-            title=f"Gates: {len(gates.required_files)} files, {len(gates.required_dirs)} dirs",
+            title=f"Gates: {plural(len(gates.required_files), 'file')}, {plural(len(gates.required_dirs), 'dir')}",
             action="gate.files",
             args={"root": folder, "files": list(gates.required_files), "dirs": list(gates.required_dirs)},
             source="Pre-flight 2",

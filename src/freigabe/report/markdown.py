@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from freigabe.core.findings import Finding
 from freigabe.report.flowchart import mermaid
 from freigabe.report.model import Report
 
-ICON = {"ok": "✅", "fail": "❌", "pending": "⏳", "warn": "⚠️"}
-VERDICT_ICON = {"GO": "✅", "CONDITIONAL GO": "⚠️", "NO-GO": "❌"}
+# Text-presentation signs only: none of them needs an emoji font.
+ICON = {"ok": "✔", "fail": "✘", "pending": "?", "warn": "!"}
+VERDICT_ICON = {"GO": "✔", "CONDITIONAL GO": "!", "NO-GO": "✘"}
 
 
 def md(text: object) -> str:
-    """Escape for a Markdown table cell or paragraph: no HTML, no table breaks."""
+    """Escape for a Markdown table cell or paragraph: no HTML, no table breaks. Backticks stay
+    backticks: `freigabe fix …` in a fix text is a code span, as written."""
     value = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return value.replace("|", "\\|").replace("\r", " ").replace("\n", " ").replace("`", "ˋ")
+    return value.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def fence(text: str) -> str:
-    return text.replace("```", "ˋˋˋ")
+def fenced(lang: str, text: str) -> list[str]:
+    """A code block whose fence is longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    bar = "`" * max(3, longest + 1)
+    return [f"{bar}{lang}", text, bar]
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
@@ -44,7 +51,7 @@ def render(r: Report) -> str:
     out = [
         f"# {md(t['title'].format(env=r.environment))}",
         "",
-        f"**Status:** 🟡 **{t['status']}**  ",
+        f"**Status:** **{t['status']}**  ",
         f"**Created:** {md(r.created_at)}  ",
     ]
     if plan:
@@ -55,7 +62,7 @@ def render(r: Report) -> str:
             f"`{plan.inputs.bundle_sha256 or '—'}`)  ",
             "",
         ]
-        out += [f"> ⚠️ {md(t['stop'].format(plan=plan.id[:12]))}", ""]
+        out += [f"> **{md(t['stop'].format(plan=plan.id[:12]))}**", ""]
     out += [f"## {t['s1']}", "", f"### {t['build']}", ""]
     out += _table(
         ["#", t["what"], t["source"], t["on_failure"]],
@@ -104,12 +111,7 @@ def render(r: Report) -> str:
         out += [f"{i + 1}. {md(reason)}" for i, reason in enumerate(d.reasons)]
     out += ["", f"## {t['s7']}", ""]
     if plan:
-        out += [
-            "```mermaid",
-            fence(mermaid(plan.steps, t["abort_policy"], t["rollback_policy"], plan.release)),
-            "```",
-            "",
-        ]
+        out += [*fenced("mermaid", mermaid(plan.steps, t["abort_policy"], t["rollback_policy"], plan.release)), ""]
     out += [f"## {t['s8']}", "", f"### {t['preconditions']}", ""]
     out += [f"- [{'x' if ok else ' '}] {md(text)}" for ok, text in r.preconditions()]
     out += ["", f"### {t['phases']}", ""]
@@ -117,7 +119,7 @@ def render(r: Report) -> str:
         f"{i}. {md(t[k])}"
         for i, k in enumerate(["phase_prep", "phase_deploy", "phase_gates", "phase_verify", "phase_evidence"], start=1)
     ]
-    out += ["", f"### {t['acceptance']}", ""] + [f"- ✅ {md(a)}" for a in r.acceptance()]
+    out += ["", f"### {t['acceptance']}", ""] + [f"- [ ] {md(a)}" for a in r.acceptance()]
     out += ["", f"## {t['s9']}", "", f"### {t['risks']}", ""]
     risky = [f for f in r.delta() if f.status in ("fail", "pending")]
     out += (
@@ -133,7 +135,7 @@ def render(r: Report) -> str:
     out += ["", f"**{t['during']}:**", ""] + [f"- {md(d)}" for d in during]
     out += ["", f"**{md(t['forbidden'])}**", "", f"## {t['s10']}", ""]
     for title, command in r.next_steps():
-        out += [f"**{md(title)}**", "", "```sh", fence(command), "```", ""]
+        out += [f"**{md(title)}**", "", *fenced("sh", command), ""]
     out += [
         f"### {t['phrases']}",
         "",

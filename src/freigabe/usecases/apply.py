@@ -84,6 +84,8 @@ def apply_plan(
     on the target (it is noted in the local refusal log); a plan runs once."""
     plan = prepared.plan
     require_secrets(plan)
+    with refusals_noted(loaded, plan):
+        refuse_no_go(plan)  # before any phrase is asked for: a NO-GO plan is never offered for approval
     if phrase is None and ask is not None:
         phrase = ask(plan)
     if phrase is None:

@@ -23,6 +23,7 @@ from freigabe import render
 from freigabe.adapters.bundle import list_members
 from freigabe.adapters.webserver import ReleaseServer
 from freigabe.config import LoadedConfig, load_config
+from freigabe.core.words import plural
 from freigabe.errors import LedgerError, RolledBack, UsageError
 from freigabe.usecases import demo_app
 from freigabe.usecases.apply import apply_plan, prepare_bundle
@@ -102,7 +103,8 @@ def run_demo(directory: Path | None, console: Console) -> None:
             reports.append(report["html"])
             verdict = plan.decision.verdict if plan.decision else "—"
             console.print(
-                f"audit: {len(planned.audit.findings)} findings, decision [bold]{verdict}[/]; report {report['html']}"
+                f"audit: {plural(len(planned.audit.findings), 'finding')}, decision [bold]{verdict}[/]; "
+                f"report {report['html']}"
             )
             render.print_plan(console, plan, compact=shown[0])
             shown[0] = True
@@ -117,7 +119,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
         announce("1. build v1")
         demo_app.write_app(app, "v1", healthy=True)
         v1 = build(loaded, sha=_content_sha(loaded)).bundle
-        console.print(f"{v1.name}  sha256 {v1.sha256[:16]}…  ({v1.files} files)")
+        console.print(f"{v1.name}  sha256 {v1.sha256[:16]}…  ({plural(v1.files, 'file')})")
 
         announce("2. plan → approval → staging deploy")
         approve_and_deploy("staging", v1.path)
@@ -144,7 +146,10 @@ def run_demo(directory: Path | None, console: Console) -> None:
             check = verify(loaded, name)
             if not check.ok:
                 raise LedgerError(f"demo ledger of {name} does not verify: {check.problems[0]}")
-            console.print(f"[green]✔[/] {name}: {check.target_entries} entries, hash chain intact, local copy agrees")
+            console.print(
+                f"[green]✔[/] {name}: {plural(check.target_entries, 'entry', 'entries')}, hash chain intact, "
+                "local copy agrees"
+            )
 
         summary = Table(title="freigabe demo — summary")
         summary.add_column("environment")

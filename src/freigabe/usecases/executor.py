@@ -25,9 +25,11 @@ from freigabe.adapters.bundle import BundleScan
 from freigabe.adapters.transport import Transport
 from freigabe.core.layout import Layout
 from freigabe.core.ledger import utc_now
+from freigabe.core.output import headline
 from freigabe.core.plan import Plan, Step
 from freigabe.core.redact import Redactor
 from freigabe.core.releases import select_for_removal
+from freigabe.core.words import plural
 from freigabe.errors import (
     BundleError,
     FreigabeError,
@@ -418,7 +420,7 @@ class Executor:
                 "return to it and could not be verified"
             )
             return Outcome(True, f"HTTP {status}; warning: {warning}", details, warning=warning)
-        passed = f", live release healthy ({len(checks)} checks)" if checks else ""
+        passed = f", live release healthy ({plural(len(checks), 'check')})" if checks else ""
         return Outcome(True, f"HTTP {status}{passed}", details)
 
     def _do_backup_create(self, step: Step) -> Outcome:
@@ -515,7 +517,9 @@ class Executor:
         self.t.write(revision, (args["release"] + "\n").encode())
         if args.get("preflight"):
             self.t.rename(partial, release_dir)
-            return Outcome(True, f"{len(self.scan.files)} files in a temporary copy", {"files": len(self.scan.files)})
+            return Outcome(
+                True, f"{plural(len(self.scan.files), 'file')} in a temporary copy", {"files": len(self.scan.files)}
+            )
         self.t.mkdir(self.layout.manifests)
         manifest = {"release": args["release"], "files": self.scan.manifest()}
         self.t.write(args["manifest"], json.dumps(manifest, indent=0).encode())
@@ -531,7 +535,7 @@ class Executor:
         self.t.rename(partial, release_dir)
         return Outcome(
             True,
-            f"{len(self.scan.files)} files, {self.scan.total_size // 1024} KiB",
+            f"{plural(len(self.scan.files), 'file')}, {self.scan.total_size // 1024} KiB",
             {"files": len(self.scan.files), "bytes": self.scan.total_size, "manifest": args["manifest"]},
         )
 
@@ -600,9 +604,9 @@ class Executor:
         details = {"exit": result.returncode, "tail": self.redactor.text(result.tail(5)), "log": str(log)}
         if result.ok:
             return Outcome(True, f"exit 0 in {result.seconds:.1f} s", details)
-        last = self.redactor.text(result.tail(3)).replace("\n", " | ") or "no output"
+        said = self.redactor.text(headline(result.output)) or "no output"
         what = "timed out" if result.timed_out else f"exit {result.returncode}"
-        return Outcome(False, f"`{' '.join(args['argv'])}` {what}: {last}", details)
+        return Outcome(False, f"`{' '.join(args['argv'])}` {what}: {said}", details)
 
     def _do_check_link(self, step: Step) -> Outcome:
         link = self.t.readlink(step.args["path"])
@@ -680,7 +684,7 @@ class Executor:
         report = health.check_assets(step.args)
         details = {"manifest": report.manifest_url, "checked": report.checked}
         if report.ok:
-            return Outcome(True, f"{len(report.checked)} assets served", details)
+            return Outcome(True, f"{plural(len(report.checked), 'asset')} served", details)
         return Outcome(False, report.problem, details)
 
     def _do_release_mark(self, step: Step) -> Outcome:
@@ -701,4 +705,4 @@ class Executor:
         for name in self.t.listdir(self.layout.bundles):
             if name != posixpath.basename(self.plan.bundle.name if self.plan.bundle else ""):
                 self.t.remove(f"{self.layout.bundles}/{name}")
-        return Outcome(True, f"removed {len(doomed)} old releases", {"removed": doomed})
+        return Outcome(True, f"removed {plural(len(doomed), 'old release')}", {"removed": doomed})

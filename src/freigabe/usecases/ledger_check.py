@@ -16,21 +16,33 @@ class LedgerCheck:
     target_entries: int = 0
     local_entries: int = 0
     problems: list[str] = field(default_factory=list)
+    target_ledger: bool = False  # a ledger file exists on the target
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def deployed(self) -> bool:
+        return self.target_ledger or self.local_entries > 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "environment": self.environment,
+            "deployed": self.deployed,
+            "ok": self.ok,
+            "target_entries": self.target_entries,
+            "local_entries": self.local_entries,
+            "problems": self.problems,
+        }
 
 
 def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
     check = LedgerCheck(env_name)
     target = open_target(loaded, env_name)
     try:
-        raw = (
-            target.transport.read(target.layout.ledger).decode("utf-8", "replace")
-            if target.transport.exists(target.layout.ledger)
-            else ""
-        )
+        check.target_ledger = target.transport.exists(target.layout.ledger)
+        raw = target.transport.read(target.layout.ledger).decode("utf-8", "replace") if check.target_ledger else ""
     finally:
         target.close()
     remote, parse_problems = ledger.parse_lines(raw)

@@ -11,16 +11,32 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from freigabe.adapters.bundle import scan_verified_bundle, verify_local_bundle
+from freigabe.adapters.bundle import PREFIX, SUFFIX, scan_verified_bundle, verify_local_bundle
 from freigabe.config import LoadedConfig
 from freigabe.core import pipeline
 from freigabe.core.plan import Plan, PlanInputs
+from freigabe.errors import UsageError
 from freigabe.usecases import lock
 from freigabe.usecases.apply import new_run_id, redactor_for
 from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
 from freigabe.usecases.planning import bundle_ref, scan_cache
 from freigabe.usecases.records import Recorder
 from freigabe.usecases.targets import open_target, state_dir
+
+
+def default_bundle(loaded: LoadedConfig, env_name: str) -> Path:
+    """For a promoted environment, the bundle live on its source (once that is stable); for any
+    other environment, the newest bundle `freigabe build` wrote."""
+    env = loaded.config.environment(env_name)
+    if env.promotion is not None:
+        from freigabe.usecases.promote import check_stability, find_bundle
+
+        return find_bundle(loaded, check_stability(loaded, env_name).bundle)
+    folder = loaded.root / loaded.config.build.output_dir
+    built = sorted(folder.glob(f"{PREFIX}*{SUFFIX}"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not built:
+        raise UsageError(f"no bundle in {folder}; build one with `freigabe build` or pass --bundle PATH")
+    return built[-1]
 
 
 def run_preflight(

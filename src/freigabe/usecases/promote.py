@@ -13,8 +13,10 @@ from freigabe.adapters.bundle import file_sha256
 from freigabe.adapters.health import run_health_check
 from freigabe.config import LoadedConfig
 from freigabe.core.pipeline import health_step_args
+from freigabe.core.plan import Plan
 from freigabe.errors import ApprovalError, BundleError, UsageError
-from freigabe.usecases.planning import Planned, make_deploy_plan
+from freigabe.usecases.audit import AuditResult
+from freigabe.usecases.planning import Planned, load_plan, make_deploy_plan, save_plan
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
 from freigabe.usecases.targets import open_target
@@ -122,3 +124,28 @@ def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:
 def plan_promotion(loaded: LoadedConfig, env_name: str) -> tuple[Planned, Stability]:
     stable = check_stability(loaded, env_name)
     return make_deploy_plan(loaded, env_name, find_bundle(loaded, stable.bundle)), stable
+
+
+@dataclass
+class Promotion:
+    plan: Plan
+    bundle: Path
+    stable: Stability
+    audit: AuditResult | None  # None when an approved plan was loaded (it carries its decision)
+
+
+def prepare_promotion(loaded: LoadedConfig, env_name: str, plan_id: str | None) -> Promotion:
+    """A new promotion plan, or the approved one checked again: the source must still be stable
+    and still serve the bundle the plan deploys."""
+    if plan_id is None:
+        planned, stable = plan_promotion(loaded, env_name)
+        save_plan(loaded, planned.plan)
+        return Promotion(planned.plan, find_bundle(loaded, stable.bundle), stable, planned.audit)
+    made = load_plan(loaded, plan_id)
+    stable = check_stability(loaded, env_name)  # again: the source may have changed since
+    if made.environment != env_name or made.inputs.bundle_sha256 != stable.bundle["sha256"]:
+        raise UsageError(
+            f"plan {made.id[:12]} does not deploy the bundle live on {stable.source} to {env_name}; "
+            f"make a new one with `freigabe promote {env_name}`"
+        )
+    return Promotion(made, find_bundle(loaded, stable.bundle), stable, None)
