@@ -53,3 +53,13 @@ def test_failing_layer3_gate_stops_the_preflight(deployed: Project) -> None:
     leftovers = deployed.deploy_path("production") / ".freigabe" / "preflight"
     assert not leftovers.exists() or not any(leftovers.iterdir())
     assert deployed.current() == live
+
+
+def test_preflight_works_for_any_environment(deployed: Project) -> None:
+    """Staging has no promotion rule: without --bundle the newest built bundle is checked."""
+    deployed.build("v2")
+    newest = deployed.build("v3")
+    result = deployed.cli("preflight", "staging")
+    assert result.exit_code == 0, result.output
+    assert f"bundle: {newest.path}" in result.output and "pre-flight passed for staging" in result.output
+    assert "gate.layer3" not in result.output  # staging runs the layer-2 gates only
