@@ -41,12 +41,37 @@ def test_laravel_preset_carries_the_reference_plan() -> None:
     assert gates.required_dirs == ["bootstrap", "config", "routes", "app"]
     assert len(gates.required_files) + len(gates.required_dirs) == 9
     assert ["php", "artisan", "--version"] in gates.commands
-    assert config.deploy.migrate == [["php", "artisan", "migrate", "--force"]]
+    assert config.deploy.migrate == [["php", "artisan", "migrate", "--force", "--isolated"]]
     env = config.environments["staging"]
-    assert [h.url for h in env.health] == ["/health", "/api/health-check", "/healthcheck.php"]
-    assert env.health[0].bearer_token_env == "HEALTHCHECK_TOKEN" and env.health[0].attempts == 6
-    assert env.readiness.grace == 15
+    assert [h.url for h in env.health] == ["/up"]  # Laravel 11/12's own health route
+    assert env.health[0].attempts == 6
+    assert env.readiness.grace == 15 and env.readiness.probe is not None
     assert env.assets.manifest == "/build/manifest.json"
+
+
+def test_laravel_caches_are_built_for_the_release_and_never_undone() -> None:
+    """The layer-3 `config:cache` gate is not undone by a `config:clear`; the release's caches are
+    built before the switch; workers restart after it; the app's data cache is left alone."""
+    config = parse_config({"preset": "laravel", **_env()})
+    deploy = config.deploy
+    every = [" ".join(argv) for argv in [*deploy.cache_before, *deploy.cache_after]]
+    assert not [c for c in every if "config:clear" in c or "cache:clear" in c or "optimize:clear" in c]
+    assert ["php", "artisan", "optimize"] in deploy.cache_before
+    assert ["php", "artisan", "storage:link"] in deploy.cache_before
+    assert ["php", "artisan", "queue:restart"] in deploy.cache_after
+    assert any("horizon:terminate" in c and "vendor/laravel/horizon" in c for c in every)
+    assert config.gates.production_commands == [["php", "artisan", "config:cache"]]
+    assert deploy.reload == [["sudo", "-n", "service", "{php_fpm_service}", "reload"]]
+
+
+def test_the_reference_health_variant_in_the_template_is_valid() -> None:
+    text = resources.files("freigabe.config").joinpath("templates/laravel.toml").read_text()
+    block = text[text.index('# [[environments.production.health]]\n# name = "health"') :].split("\n#\n")[0]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    health = tomllib.loads(uncommented)["environments"]["production"]["health"]
+    config = parse_config({"preset": "laravel", **_env(health=health)})
+    urls = [h.url for h in config.environments["staging"].health]
+    assert urls == ["/health", "/api/health-check", "/healthcheck.php"]
 
 
 def test_file_overrides_preset_lists() -> None:

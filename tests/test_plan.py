@@ -17,7 +17,11 @@ CONFIG = parse_config(
     {
         "preset": "laravel",
         "environments": {
-            "staging": {"deploy_path": "/srv/app", "url": "http://127.0.0.1:8080"},
+            "staging": {
+                "deploy_path": "/srv/app",
+                "url": "http://127.0.0.1:8080",
+                "health": [{"name": "health", "url": "/health", "bearer_token_env": "HEALTHCHECK_TOKEN"}],
+            },
             "production": {
                 "deploy_path": "/srv/prod",
                 "url": "http://127.0.0.1:8081",
@@ -100,8 +104,6 @@ def test_pipeline_order_follows_the_reference_plan() -> None:
         "reload.1",
         "readiness",
         "health.health",
-        "health.api-health-check",
-        "health.healthcheck.php",
         "assets.check",
         "release.mark",
         "cleanup",

@@ -18,7 +18,9 @@ from freigabe.core.findings import Finding, finding
 from freigabe.core.layout import is_release_name
 from freigabe.core.runs import live_state
 from freigabe.core.words import plural
+from freigabe.errors import UsageError
 from freigabe.usecases import lock as locks
+from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import list_releases, read_marks
 from freigabe.usecases.targets import Target
@@ -132,7 +134,12 @@ def gather(target: Target, loaded: LoadedConfig, env_name: str, needs_bytes: int
         remote_digest, note = remote_value_digest(t, f"{layout.shared}/.env", env.server.token_key)
         if value is None:
             note = f"{token_env} is not set in this shell"
-    reload_cmds = env.reload if env.reload is not None else cfg.deploy.reload
+    try:
+        resolved = resolved_config(loaded, env_name, t)
+    except UsageError:
+        resolved = cfg  # the plan says what is missing; the sudo check sees the placeholder
+    renv = resolved.environment(env_name)
+    reload_cmds = renv.reload if renv.reload is not None else resolved.deploy.reload
     sudo_cmds = [argv for argv in reload_cmds if argv and argv[0] == "sudo"]
     sudo = []
     for argv in sudo_cmds:

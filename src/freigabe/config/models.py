@@ -104,6 +104,8 @@ class DeployConfig(Model):
     cache_after: list[Argv] = Field(default_factory=list)
     reload: list[Argv] = Field(default_factory=list)
     on_reload_failure: ReloadPolicy = "rollback"
+    # Fills `{php_fpm_service}` in reload commands; unset: found on the target when the plan is made.
+    php_fpm_service: str | None = None
     revision_file: RelPath = "REVISION"
     command_timeout: Duration = 600.0
 
@@ -151,9 +153,10 @@ class ReleaseProbe(Model):
 
 
 class ReadinessConfig(Model):
-    grace: Duration = 0.0
+    grace: Duration = 0.0  # the fixed wait used only where there is no release probe
     timeout: Duration = 60.0
     interval: Duration = 0.5
+    probe_missing_after: Duration = 3.0  # a probe answering 404 this long fails at once (no 60 s wait)
     probe: ReleaseProbe | None = Field(default_factory=ReleaseProbe)
 
 

@@ -68,29 +68,30 @@ LARAVEL: dict[str, Any] = {
             "storage/framework/sessions",
             "storage/framework/views",
         ],
-        "migrate": [[*ARTISAN, "migrate", "--force"]],
+        # Once, even with several servers running the deploy at the same moment.
+        "migrate": [[*ARTISAN, "migrate", "--force", "--isolated"]],
+        # Before the switch, in the new release: the public/storage link, and the caches built
+        # for this release (config, routes, views, events). Each release has its own
+        # bootstrap/cache, so nothing built from the old release can go live with the new one,
+        # and the layer-3 `config:cache` gate is not undone. The app's data cache is left alone.
         "cache_before": [
-            [*ARTISAN, "config:clear"],
-            [*ARTISAN, "route:clear"],
-            [*ARTISAN, "view:clear"],
-            [*ARTISAN, "cache:clear"],
+            [*ARTISAN, "storage:link"],
+            [*ARTISAN, "optimize"],
         ],
+        # After the switch: workers pick up the new code (Horizon's too, where it is installed).
         "cache_after": [
-            [*ARTISAN, "config:clear"],
-            [*ARTISAN, "route:clear"],
-            [*ARTISAN, "view:clear"],
-            [*ARTISAN, "cache:clear"],
+            [*ARTISAN, "queue:restart"],
+            ["sh", "-c", "[ ! -d vendor/laravel/horizon ] || exec php artisan horizon:terminate"],
         ],
-        "reload": [["sudo", "-n", "service", "php8.3-fpm", "reload"]],
+        # `{php_fpm_service}`: [deploy] php_fpm_service, or the service found on the target.
+        "reload": [["sudo", "-n", "service", "{php_fpm_service}", "reload"]],
         "revision_file": "public/REVISION",
     },
     "environment": {
         "readiness": {"grace": 15, "timeout": 120, "probe": {"url": "/REVISION"}},
-        "health": [
-            {"name": "health", "url": "/health", "bearer_token_env": "HEALTHCHECK_TOKEN"},
-            {"name": "api-health-check", "url": "/api/health-check", "bearer_token_env": "HEALTHCHECK_TOKEN"},
-            {"name": "healthcheck.php", "url": "/healthcheck.php"},
-        ],
+        # Laravel 11/12's built-in health route. The reference plan's variant (/health and
+        # /api/health-check with the bearer token, /healthcheck.php) is in the laravel template.
+        "health": [{"name": "up", "url": "/up"}],
         "assets": {"manifest": "/build/manifest.json", "base": "/build/"},
         "server": {
             "nginx_test": ["sudo", "-n", "nginx", "-t"],

@@ -92,6 +92,7 @@ def readiness_args(env: EnvironmentConfig, expect_release: str) -> dict[str, Any
         "grace": ready.grace,
         "timeout": ready.timeout,
         "interval": ready.interval,
+        "missing_after": ready.probe_missing_after,
         "expect_release": expect_release,
         "probe": None
         if probe is None
@@ -109,14 +110,17 @@ def _verify_steps(env: EnvironmentConfig, release: str, prefix: str, on_failure:
     steps = [
         Step(
             id=f"{prefix}readiness",
-            title=f"Readiness: wait until {release} answers"
-            + (f" (floor {env.readiness.grace:g} s)" if env.readiness.grace else ""),
+            title=(
+                f"Readiness: poll {env.readiness.probe.url} until {release} answers (up to {env.readiness.timeout:g} s)"
+                if env.readiness.probe
+                else f"Readiness: wait {env.readiness.grace:g} s (no release probe to prove {release} answers)"
+            ),
             action="wait.ready",
             args=readiness_args(env, release),
-            why="Health is only meaningful once the new release is the one answering; polling "
-            "replaces a fixed grace period (the floor is kept if configured).",
+            why="Health is only meaningful once the new release is the one answering: the probe proves it, "
+            "so no fixed grace period is paid; the grace applies only where there is no probe.",
             source="SOLL 15",
-            expected_seconds=max(env.readiness.grace, 1.0),
+            expected_seconds=1.0 if env.readiness.probe else max(env.readiness.grace, 1.0),
             on_failure=on_failure,
             phase="post_switch",
         )

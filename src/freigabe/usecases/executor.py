@@ -641,25 +641,35 @@ class Executor:
     def _do_wait_ready(self, step: Step) -> Outcome:
         args = step.args
         started = time.monotonic()
-        if args["grace"]:
-            self.sleep(float(args["grace"]))
         probe = args.get("probe")
-        if probe is None:
+        if probe is None:  # nothing can prove which release answers: only a fixed wait is left
+            if args["grace"]:
+                self.sleep(float(args["grace"]))
             return Outcome(True, f"waited {args['grace']:g} s (no release probe configured)")
         want = args["expect_release"]
         deadline = started + float(args["timeout"])
-        seen, detail, polls = None, "", 0
+        missing_after = float(args.get("missing_after", 3.0))
+        seen, detail, polls, missing_since = None, "", 0, None
         while True:
             polls += 1
             seen, detail = health.probe_release(probe, timeout=min(5.0, float(args["timeout"])))
+            now = time.monotonic()
             if seen == want:
-                waited = time.monotonic() - started
                 return Outcome(
                     True,
-                    f"{want} answers after {waited:.2f} s",
-                    {"release": seen, "seconds_to_ready": round(waited, 3), "polls": polls},
+                    f"{want} answers after {now - started:.2f} s",
+                    {"release": seen, "seconds_to_ready": round(now - started, 3), "polls": polls},
                 )
-            if time.monotonic() >= deadline:
+            # A release has its probe file or not: a 404 does not go away by waiting.
+            missing_since = (missing_since or now) if detail == "HTTP 404" else None
+            if missing_since is not None and now - missing_since >= missing_after:
+                return Outcome(
+                    False,
+                    f"{want} is not answering: {probe['url']} answers HTTP 404 (the release that answers has no "
+                    f"release probe; it is broken or not the one deployed)",
+                    {"last_seen": None, "polls": polls, "status": 404},
+                )
+            if now >= deadline:
                 break
             self.sleep(float(args["interval"]))
         answered = f"{seen} answered" if seen else f"the probe got {detail}"

@@ -16,6 +16,7 @@ from freigabe.config.models import (
     ABORT_PHRASE,
     DEFAULT_PHRASES,
     FIX_PHRASE,
+    Config,
     EnvironmentConfig,
     approval_phrase,
 )
@@ -24,6 +25,7 @@ from freigabe.core.layout import Layout, release_name
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
 from freigabe.usecases.audit import AuditResult, run_audit
+from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.targets import open_target, state_dir
 
 
@@ -102,12 +104,13 @@ def make_deploy_plan(
     target = open_target(loaded, env_name)
     try:
         current = target.current()
+        config = resolved_config(loaded, env_name, target.transport)
     finally:
         target.close()
     when = now or datetime.now(UTC)
     release = release_name(when, info.sha)
     bundle = bundle_ref(info, scan, bundle_path)
-    steps = pipeline.deploy_steps(loaded.config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
+    steps = pipeline.deploy_steps(config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
     audited = (
         run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
         if audit
@@ -124,7 +127,7 @@ def make_deploy_plan(
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
         approval_phrase=approval_phrase(env_name, target.env),
         steps=steps,
-        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, release, current),
+        rollback_steps=pipeline.rollback_steps(config, env_name, release, current),
         warnings=_warnings(loaded, env_name, steps, current),
         decision=audited.decision,
         created_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -136,11 +139,14 @@ def rollback_phrase(env_name: str, env: EnvironmentConfig) -> str:
     return FIX_PHRASE if pipeline.uses_layer3(env_name, env) else approval_phrase(env_name, env)
 
 
-def make_rollback_plan(loaded: LoadedConfig, env_name: str, restore: str, current: str | None) -> Plan:
+def make_rollback_plan(
+    loaded: LoadedConfig, env_name: str, restore: str, current: str | None, config: Config | None = None
+) -> Plan:
     """A manual rollback is a deploy of an existing release: switch, reload, verify; if the
     restored release does not answer healthy, switch back to what was live."""
-    env = loaded.config.environment(env_name)
-    steps = pipeline.restore_steps(loaded.config, env_name, restore)
+    config = config or loaded.config
+    env = config.environment(env_name)
+    steps = pipeline.restore_steps(config, env_name, restore)
     return Plan(
         kind="rollback",
         environment=env_name,
@@ -152,16 +158,19 @@ def make_rollback_plan(loaded: LoadedConfig, env_name: str, restore: str, curren
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
         approval_phrase=rollback_phrase(env_name, env),
         steps=steps,
-        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, None, current),
+        rollback_steps=pipeline.rollback_steps(config, env_name, None, current),
         warnings=[],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 
-def make_recover_plan(loaded: LoadedConfig, env_name: str, current: str, previous: str | None) -> Plan:
+def make_recover_plan(
+    loaded: LoadedConfig, env_name: str, current: str, previous: str | None, config: Config | None = None
+) -> Plan:
     """Prove an unverified live release answers (readiness, health, assets) and mark it good;
     if it does not, roll back to `previous` (the release live before it) and verify that."""
-    env = loaded.config.environment(env_name)
+    config = config or loaded.config
+    env = config.environment(env_name)
     return Plan(
         kind="recover",
         environment=env_name,
@@ -172,8 +181,8 @@ def make_recover_plan(loaded: LoadedConfig, env_name: str, current: str, previou
         bundle=None,
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
         approval_phrase=rollback_phrase(env_name, env),
-        steps=pipeline.recover_steps(loaded.config, env_name, current),
-        rollback_steps=pipeline.rollback_steps(loaded.config, env_name, current, previous),
+        steps=pipeline.recover_steps(config, env_name, current),
+        rollback_steps=pipeline.rollback_steps(config, env_name, current, previous),
         warnings=[] if previous else [f"no verified release to go back to if {current} fails its checks"],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

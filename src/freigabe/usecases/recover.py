@@ -12,6 +12,7 @@ from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.runs import live_state
 from freigabe.errors import UsageError
+from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.planning import make_recover_plan
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
@@ -24,6 +25,7 @@ def plan_recover(loaded: LoadedConfig, env_name: str) -> Plan:
         current = target.current()
         state = live_state(read_target_entries(target.transport, target.layout), current)
         marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
+        config = resolved_config(loaded, env_name, target.transport)
     finally:
         target.close()
     if current is None:
@@ -40,4 +42,4 @@ def plan_recover(loaded: LoadedConfig, env_name: str) -> Plan:
     fallback = state.previous if state.previous not in (None, current) else None
     if fallback is not None and marks.get(fallback) == "bad":
         fallback = None
-    return make_recover_plan(loaded, env_name, current, fallback)
+    return make_recover_plan(loaded, env_name, current, fallback, config)

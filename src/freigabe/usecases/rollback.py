@@ -6,6 +6,7 @@ from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.releases import previous_good
 from freigabe.errors import UsageError
+from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.planning import make_rollback_plan
 from freigabe.usecases.status import list_releases, read_marks
 from freigabe.usecases.targets import open_target
@@ -17,6 +18,7 @@ def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) ->
         releases = list_releases(target)
         current = target.current()
         marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
+        config = resolved_config(loaded, env_name, target.transport)
     finally:
         target.close()
     if to is None:
@@ -32,4 +34,4 @@ def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) ->
         raise UsageError(f"release {to} is already live on {env_name}; nothing to roll back")
     if marks.get(to) == "bad":
         raise UsageError(f"release {to} is marked bad on {env_name}; pick a good one with --to")
-    return make_rollback_plan(loaded, env_name, to, current)
+    return make_rollback_plan(loaded, env_name, to, current, config)
