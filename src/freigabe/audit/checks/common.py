@@ -1,0 +1,318 @@
+"""What several checks read off the facts: the order commands run in, what a deploy is,
+where the switch is, which requests are health checks. Pure functions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from freigabe.audit.facts import Cmd, Job, Script, Step, Workflow
+from freigabe.core.findings import Finding, Impact, finding
+
+SERVED_LINKS = ("current",)  # the link that is served; freigabe's layout names it `current`
+REMOTE_KINDS = ("ssh", "ssh-heredoc", "ssh-action", "action-script")
+
+
+@dataclass(frozen=True)
+class Occ:
+    """One command where it runs: job, step, script; `key` orders a job's commands in time."""
+
+    job: Job
+    step: Step
+    script: Script
+    cmd: Cmd
+    key: tuple[int, ...]
+
+    @property
+    def line(self) -> int:
+        return self.cmd.line
+
+
+def _script_occs(job: Job, step: Step, script: Script, prefix: tuple[int, ...]) -> Iterator[Occ]:
+    children: dict[int, list[Script]] = {}
+    for child in script.children:
+        children.setdefault(child.carrier, []).append(child)
+    for cmd in script.commands:
+        key = (*prefix, cmd.index)
+        yield Occ(job, step, script, cmd, key)
+        for number, child in enumerate(children.get(cmd.index, [])):
+            yield from _script_occs(job, step, child, (*key, number))
+
+
+def timeline(job: Job) -> list[Occ]:
+    """Every command of a job in the order it runs; a remote script's commands right after the
+    command that starts it."""
+    out: list[Occ] = []
+    for step in job.steps:
+        if step.script is not None:
+            out.extend(_script_occs(job, step, step.script, (step.index, 0)))
+        for number, script in enumerate(step.action_scripts, start=1):
+            out.extend(_script_occs(job, step, script, (step.index, number)))
+    return out
+
+
+def job_order(wf: Workflow) -> list[Job]:
+    """Jobs ordered so that each comes after the jobs it needs."""
+    done: list[Job] = []
+    seen: set[str] = set()
+
+    def visit(job: Job, trail: frozenset[str]) -> None:
+        if job.id in seen or job.id in trail:
+            return
+        for need in job.needs:
+            other = wf.job(need)
+            if other is not None:
+                visit(other, trail | {job.id})
+        seen.add(job.id)
+        done.append(job)
+
+    for job in wf.jobs:
+        visit(job, frozenset())
+    return done
+
+
+def needs_closure(wf: Workflow, job: Job) -> set[str]:
+    """The jobs this job waits for, directly or through others."""
+    out: set[str] = set()
+    stack = list(job.needs)
+    while stack:
+        need = stack.pop()
+        if need in out:
+            continue
+        out.add(need)
+        other = wf.job(need)
+        if other is not None:
+            stack.extend(other.needs)
+    return out
+
+
+def workflow_timeline(wf: Workflow) -> list[Occ]:
+    return [occ for job in job_order(wf) for occ in timeline(job)]
+
+
+def is_after(wf: Workflow, occ: Occ, mark: Occ) -> bool:
+    """Does `occ` run after `mark` (later in the same job, or in a job that waits for it)?"""
+    if occ.job.id == mark.job.id:
+        return occ.key > mark.key
+    return mark.job.id in needs_closure(wf, occ.job)
+
+
+# ------------------------------------------------------------------------ reading commands
+
+
+def basename(word: str) -> str:
+    return word.rstrip("/").rsplit("/", 1)[-1].strip("'\"")
+
+
+def operands(cmd: Cmd) -> list[str]:
+    """The words after the command name that are not options."""
+    return [w for w in cmd.words[1:] if not w.startswith("-")]
+
+
+def uses_var(word: str, name: str) -> bool:
+    """Does a word expand shell variable `name` or the GitHub expression env/outputs `name`?"""
+    return bool(re.search(rf"\$\{{?{re.escape(name)}\b", word)) or bool(
+        re.search(rf"\$\{{\{{[^}}]*\b(env|outputs)\.{re.escape(name)}\b", word)
+    )
+
+
+def excerpt(cmd: Cmd) -> str:
+    return cmd.text[:200]
+
+
+def is_ssh_target(word: str) -> bool:
+    """`user@host:path` / `host:path` (rsync, scp) — not a local path, not a URL."""
+    if "://" in word or word.startswith(("/", ".", "-")):
+        return False
+    head = word.split(":", 1)[0] if ":" in word else ""
+    return bool(head) and "=" not in head
+
+
+def _named(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def strip_wrappers(cmd: Cmd) -> list[str]:
+    """argv without `sudo …`, `env X=…`, `nohup`, `time`."""
+    words = list(cmd.words)
+    while words and _named(words[0]) in ("sudo", "env", "nohup", "time", "exec", "command"):
+        prefix = words.pop(0)
+        while words and (words[0].startswith("-") or (prefix == "env" and "=" in words[0])):
+            flag = words.pop(0)
+            if prefix == "sudo" and flag in ("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U") and words:
+                words.pop(0)
+    return words
+
+
+DEPLOY_ACTIONS = {
+    "appleboy/ssh-action": "runs a script over ssh",
+    "appleboy/scp-action": "copies files over ssh",
+    "deployphp/action": "runs Deployer",
+    "easingthemes/ssh-deploy": "rsyncs over ssh",
+    "burnett01/rsync-deployments": "rsyncs over ssh",
+    "garygrossgarten/github-action-ssh": "runs a command over ssh",
+    "samkirkland/ftp-deploy-action": "uploads over FTP",
+    "wlixcc/sftp-deploy-action": "uploads over SFTP",
+    "up9cloud/action-rsync": "rsyncs over ssh",
+    "fifsky/ssh-action": "runs a command over ssh",
+}
+
+
+def deploy_reason(occ: Occ) -> str | None:
+    """Why this command deploys, or None: ssh/scp/rsync to a host, Deployer, a deploy hook, a switch."""
+    words = strip_wrappers(occ.cmd)
+    if not words:
+        return None
+    name = _named(words[0])
+    if name == "ssh" and occ.script.children and any(c.carrier == occ.cmd.index for c in occ.script.children):
+        return "runs a script on a host over ssh"
+    if name in ("scp", "rsync") and any(is_ssh_target(w) for w in words[1:]):
+        return f"copies to a host with {name}"
+    if name == "dep" and "deploy" in words[1:]:
+        return "runs Deployer (`dep deploy`)"
+    if name in ("envoy", "cap") and any("deploy" in w for w in words[1:]):
+        return f"runs `{name} … deploy`"
+    if name in ("curl", "wget") and any(
+        "deploy" in w.lower() and ("://" in w or "secrets." in w or w.startswith("$")) for w in words[1:]
+    ):
+        return "calls a deploy hook"
+    if switch_target(occ.cmd) is not None:
+        return "switches the served link"
+    return None
+
+
+def deploy_evidence(job: Job) -> tuple[str, int] | None:
+    for step in job.steps:
+        reason = DEPLOY_ACTIONS.get(step.action)
+        if reason:
+            return f"`{step.uses}` {reason}", step.line
+    for occ in timeline(job):
+        reason = deploy_reason(occ)
+        if reason:
+            return reason, occ.line
+    return None
+
+
+def deploy_jobs(wf: Workflow) -> list[tuple[Job, str, int]]:
+    out = []
+    for job in wf.jobs:
+        found = deploy_evidence(job)
+        if found:
+            out.append((job, found[0], found[1]))
+    return out
+
+
+# ------------------------------------------------------------------------ the switch
+
+
+def switch_target(cmd: Cmd, names: Sequence[str] = SERVED_LINKS) -> str | None:
+    """The served link this command replaces, if it is a switch.
+
+    `ln -s… X current` (the link named like the served one), `mv -T[f] tmp current`;
+    a plain `ln -s X current.tmp` only prepares one."""
+    words = strip_wrappers(cmd)
+    if not words:
+        return None
+    name = _named(words[0])
+    args = [w for w in words[1:] if not w.startswith("-")]
+    symbolic = "--symbolic" in words or any(w.startswith("-") and not w.startswith("--") and "s" in w for w in words)
+    if name == "ln" and symbolic and len(args) >= 2 and basename(args[-1]) in names:
+        return args[-1]
+    if name == "mv" and len(args) >= 2 and basename(args[-1]) in names:
+        return args[-1]
+    return None
+
+
+def switches(wf: Workflow, names: Sequence[str] = SERVED_LINKS) -> list[Occ]:
+    return [occ for occ in workflow_timeline(wf) if switch_target(occ.cmd, names) is not None]
+
+
+# ------------------------------------------------------------------------ requests
+
+_HEALTH_URL = re.compile(r"health|healthz|/up\b|/ready|readiness|/alive|liveness|/ping|/status", re.IGNORECASE)
+_HEALTH_NAME = re.compile(r"health|smoke", re.IGNORECASE)
+REQUEST_TOOLS = ("curl", "wget", "http", "https")
+
+
+def request_url(cmd: Cmd) -> str | None:
+    words = strip_wrappers(cmd)
+    if not words or _named(words[0]) not in REQUEST_TOOLS:
+        return None
+    for word in words[1:]:
+        if "://" in word or (word.startswith("$") and not word.startswith("$(")) or word.startswith("${{"):
+            return word
+    return None
+
+
+def is_health_request(occ: Occ) -> bool:
+    """A request to a URL named like a health endpoint, or made by a step named like a health check."""
+    url = request_url(occ.cmd)
+    if url is None:
+        return False
+    words = strip_wrappers(occ.cmd)
+    if "-X" in words and any(w in ("POST", "PUT", "DELETE") for w in words):
+        return False
+    named_url = bool(_HEALTH_URL.search(url)) or any(_HEALTH_NAME.search(v) for v in occ.cmd.vars)
+    return named_url or bool(_HEALTH_NAME.search(occ.step.label))
+
+
+HEALTH_ACTIONS = ("jtalk/url-health-check-action", "lakuapik/gh-actions-http-status")
+
+
+def php_app(wf: Workflow) -> bool:
+    """Does the workflow deploy PHP (artisan, composer, php, setup-php, Deployer)?"""
+    for job in wf.jobs:
+        for step in job.steps:
+            if step.action in ("shivammathur/setup-php", "deployphp/action"):
+                return True
+        for occ in timeline(job):
+            words = strip_wrappers(occ.cmd)
+            if words and (_named(words[0]) in ("php", "composer", "artisan") or "artisan" in words[:3]):
+                return True
+    return False
+
+
+# ------------------------------------------------------------------------ rows
+
+
+def loc(wf: Workflow, line: int) -> str:
+    return f"{wf.rel}:{line}"
+
+
+def evidence(wf: Workflow, line: int, text: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"excerpt": text if text is not None else wf.excerpt(line), "line": line, **extra}
+
+
+def row(
+    check: str,
+    wf: Workflow,
+    title: str,
+    *,
+    subject: str | None = None,
+    soll: str,
+    ist: str,
+    impact: Impact,
+    ok: bool,
+    line: int,
+    text: str | None = None,
+    fix: str = "",
+    warn: bool = False,
+    **extra: Any,
+) -> Finding:
+    """A finding about one place of one workflow, with the excerpt it judged."""
+    return finding(
+        check,
+        "repo",
+        f"{title} ({wf.file})",
+        subject=subject if subject is not None else wf.file,
+        soll=soll,
+        ist=ist,
+        impact=impact,
+        ok=ok,
+        fix=fix,
+        status="warn" if warn and not ok else None,
+        location=loc(wf, line) if line else wf.rel,
+        evidence=evidence(wf, line, text, **extra),
+    )
