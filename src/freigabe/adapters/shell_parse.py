@@ -264,29 +264,31 @@ class _Builder:
         target = next((self.word(c) for c in node.children if c.is_named and c.type != "file_descriptor"), "")
         return Redirect(op, target)
 
-    def visit_if(self, node: Node, ctx: _Ctx) -> None:
-        conditions = node.children_by_field_name("condition")
-        elses = [c for c in node.children if c.type in ("elif_clause", "else_clause")]
-        then_body = [
-            c for c in node.children if c.is_named and c not in conditions and c not in elses and c.type != "comment"
-        ]
+    def visit_if(self, node: Node, ctx: _Ctx, later: tuple[Node, ...] = ()) -> None:
+        """`if`/`elif`: a condition's failure runs the next `elif`/`else` (or, for `! cmd`, the body)."""
+        # the grammar marks an `if`'s condition as a field but not an `elif`'s: split at `then`
+        then_at = next((i for i, c in enumerate(node.children) if c.type == "then"), len(node.children))
+        named = [(i, c) for i, c in enumerate(node.children) if c.is_named and c.type != "comment"]
+        clauses = [c for _, c in named if c.type in ("elif_clause", "else_clause")]
+        conditions = [c for i, c in named if i < then_at and c not in clauses]
+        body = [c for i, c in named if i > then_at and c not in clauses]
+        rest = [*clauses, *later]
         for cond in conditions:
-            negated = cond.type == "negated_command"
-            fail_path = then_body if negated else elses
+            fail_path = body if cond.type == "negated_command" else rest
             cond_ctx = replace(
                 ctx,
                 condition=True,
-                condition_fail_exits=self.exits_nonzero(fail_path),
+                condition_fail_exits=self.exits_nonzero(list(fail_path)),
                 group=self.new_id(),
                 fallback=None,
                 and_left=False,
             )
             self.visit(cond, cond_ctx)
         plain = replace(ctx, condition=False, condition_fail_exits=False, fallback=None, and_left=False)
-        self.statements(then_body, plain)
-        for clause in elses:
+        self.statements(body, plain)
+        for index, clause in enumerate(rest[: len(clauses)]):
             if clause.type == "elif_clause":
-                self.visit_if(clause, plain)
+                self.visit_if(clause, plain, tuple(rest[index + 1 :]))
             else:
                 self.statements(list(clause.children), plain)
 

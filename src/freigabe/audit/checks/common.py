@@ -157,12 +157,16 @@ DEPLOY_ACTIONS = {
     "wlixcc/sftp-deploy-action": "uploads over SFTP",
     "up9cloud/action-rsync": "rsyncs over ssh",
     "fifsky/ssh-action": "runs a command over ssh",
+    "atymic/deployer-php-action": "sets up Deployer",
+    "azure/webapps-deploy": "deploys to Azure App Service",
 }
 
 
 def deploy_reason(occ: Occ) -> str | None:
     """Why this command deploys, or None: ssh/scp/rsync to a host, Deployer, a deploy hook, a switch."""
-    words = strip_wrappers(occ.cmd)
+    words = resolved_words(occ)
+    if words and _named(words[0]) == "php" and len(words) > 1:
+        words = words[1:]  # `php vendor/bin/dep deploy`
     if not words:
         return None
     name = _named(words[0])
@@ -170,8 +174,8 @@ def deploy_reason(occ: Occ) -> str | None:
         return "runs a script on a host over ssh"
     if name in ("scp", "rsync") and any(is_ssh_target(w) for w in words[1:]):
         return f"copies to a host with {name}"
-    if name == "dep" and "deploy" in words[1:]:
-        return "runs Deployer (`dep deploy`)"
+    if name in ("dep", "deployer") and "deploy" in words[1:]:
+        return f"runs Deployer (`{name} deploy`)"
     if name in ("envoy", "cap") and any("deploy" in w for w in words[1:]):
         return f"runs `{name} … deploy`"
     if name in ("curl", "wget") and any(
@@ -183,7 +187,40 @@ def deploy_reason(occ: Occ) -> str | None:
     return None
 
 
+def _resolve(word: str, env: dict[str, str]) -> str:
+    """`${{ env.X }}` or `$X` → the step's `env:` value of X, when it is set there."""
+    inner = word.removeprefix("${{").removesuffix("}}").strip() if word.startswith("${{") else ""
+    name = inner.removeprefix("env.") if inner.startswith("env.") else word.lstrip("$").strip("{}")
+    return env.get(name, word) if name else word
+
+
+def resolved_words(occ: Occ) -> list[str]:
+    """argv without wrappers, with `${{ env.X }}`/`$X` replaced by the step's `env:` value."""
+    return [_resolve(w, occ.step.env) for w in strip_wrappers(occ.cmd)]
+
+
+def first_deploy(job: Job) -> tuple[int, ...] | None:
+    """The time key of the job's first deploying step or command (None: it deploys nothing)."""
+    if disabled(job):
+        return None
+    for occ in timeline(job):
+        step_first = DEPLOY_ACTIONS.get(occ.step.action)
+        if deploy_reason(occ):
+            return occ.key
+        if step_first:
+            return (occ.step.index,)
+    return next(((s.index,) for s in job.steps if s.action in DEPLOY_ACTIONS), None)
+
+
+def disabled(job: Job) -> bool:
+    """`if: false` (or `${{ false }}`): the job never runs."""
+    condition = (job.if_ or "").replace("${{", "").replace("}}", "").strip().lower()
+    return condition == "false"
+
+
 def deploy_evidence(job: Job) -> tuple[str, int] | None:
+    if disabled(job):
+        return None
     for step in job.steps:
         reason = DEPLOY_ACTIONS.get(step.action)
         if reason:

@@ -13,6 +13,7 @@ from freigabe.audit.checks.common import (
     Occ,
     basename,
     excerpt,
+    first_deploy,
     is_health_request,
     row,
     strip_wrappers,
@@ -131,7 +132,13 @@ def check_health_cannot_fail(workflows: list[Workflow]) -> list[Finding]:
     rows = []
     for wf in workflows:
         occs = [occ for job in wf.jobs for occ in timeline(job)]
-        requests = [occ for occ in occs if is_health_request(occ)]
+        starts = {job.id: first_deploy(job) for job in wf.jobs}
+        # a request before the job deploys is a pre-flight look, not the check that decides the deploy
+        requests = [
+            occ
+            for occ in occs
+            if is_health_request(occ) and (starts[occ.job.id] is None or occ.key >= starts[occ.job.id])  # type: ignore[operator]
+        ]
         ledger = _ledger_passes(occs)
         if not requests and not ledger:
             continue

@@ -160,8 +160,8 @@ def _guard(script: Script, lookup: Lookup, before: int) -> None:
             if op in words:
                 at = words.index(op)
                 other = [w for w in (words[at - 1 : at] + words[at + 1 : at + 2]) if not uses_var(w, lookup.var)]
-                if other and other[0] and "$" not in other[0]:
-                    lookup.guard = f"an equality test at line {cmd.line}"
+                if other and other[0] not in ("", '""', "''"):
+                    lookup.guard = f"an equality test with `{other[0][:30]}` at line {cmd.line}"
                     return
         if "-z" in words or "-n" in words:
             lookup.empty_only = True

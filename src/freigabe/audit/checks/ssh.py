@@ -8,7 +8,7 @@ from `ssh-keyscan` at run time trust whatever answers then: advice, not a blocke
 
 from __future__ import annotations
 
-from freigabe.audit.checks.common import basename, deploy_jobs, excerpt, is_ssh_target, row, strip_wrappers, timeline
+from freigabe.audit.checks.common import basename, deploy_jobs, excerpt, is_ssh_target, resolved_words, row, timeline
 from freigabe.audit.facts import Job, Workflow
 from freigabe.core.findings import Finding
 
@@ -45,14 +45,15 @@ def _job_facts(job: Job) -> tuple[list[tuple[str, int, str]], list[tuple[str, in
                 pinned.append((step.line, f"`{step.uses}` with its own ssh arguments"))
             else:
                 hard.append((f"`{step.uses}` {default}", step.line, f"uses: {step.uses}"))
-        if step.action == "shimataro/ssh-key-action":
-            known = step.with_.get("known_hosts", "")
-            if known and known != "unnecessary":
-                pinned.append((step.with_lines.get("known_hosts", step.line), "known_hosts given to ssh-key-action"))
-            elif known == "unnecessary":
-                hard.append(("`known_hosts: unnecessary` turns host key checking off", step.line, "known_hosts"))
+        for key in ("ssh-known-hosts", "known-hosts", "known_hosts"):
+            value = step.with_.get(key, "")
+            if value and value != "unnecessary" and step.action != "deployphp/action":
+                used = True
+                pinned.append((step.with_lines.get(key, step.line), f"`{step.uses}` with `{key}`"))
+        if step.action == "shimataro/ssh-key-action" and step.with_.get("known_hosts", "") == "unnecessary":
+            hard.append(("`known_hosts: unnecessary` turns host key checking off", step.line, "known_hosts"))
     for occ in timeline(job):
-        words = strip_wrappers(occ.cmd)
+        words = resolved_words(occ)
         tool = basename(words[0]) if words else ""
         text = " ".join([*occ.cmd.words, occ.cmd.heredoc or ""]).lower().replace('"', "").replace("'", "")
         if tool in ("ssh", "scp", "rsync", "sftp") and (tool != "rsync" or any(is_ssh_target(w) for w in words)):

@@ -142,6 +142,10 @@ def check_workflow_run_success(workflows: list[Workflow]) -> list[Finding]:
             continue
         for job, _, line in deploy_jobs(wf):
             where = _requires_success(wf, job)
+            # a pull-request preview that shows a failed build is what previews are for: advice only
+            preview = "workflow_run.event == 'pull_request'" in (job.if_ or "").replace('"', "'") or any(
+                "preview" in text.lower() for text in (wf.name, job.id, job.name)
+            )
             rows.append(
                 row(
                     "workflow.workflow-run-success",
@@ -153,8 +157,8 @@ def check_workflow_run_success(workflows: list[Workflow]) -> list[Finding]:
                     ist=f"required by {where}"
                     if where
                     else f"job {job.id!r} deploys whatever the build's conclusion: `workflow_run` fires on failed "
-                    "and cancelled builds too",
-                    impact="P0",
+                    "and cancelled builds too" + (" (a pull-request preview, so advice)" if preview else ""),
+                    impact="P2" if preview else "P0",
                     ok=where is not None,
                     line=job.line,
                     fix="add `if: github.event.workflow_run.conclusion == 'success'` to the deploy job",
