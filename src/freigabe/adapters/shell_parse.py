@@ -194,8 +194,7 @@ class _Builder:
     def visit(self, node: Node, ctx: _Ctx) -> None:
         kind = node.type
         if kind == "ERROR" and self.error is None:
-            first = self.text(node).strip().splitlines()[:1]
-            self.error = f"line {self.line(node)}: cannot read `{_restore(first[0], self.exprs)[:80] if first else ''}`"
+            self.error = self.describe_error(node)
         handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, node, ctx)
@@ -203,6 +202,20 @@ class _Builder:
         if kind in ("comment", "heredoc_body", "heredoc_start", "heredoc_end"):
             return
         self.statements(list(node.children), ctx)
+
+    def describe_error(self, node: Node) -> str:
+        """The innermost unreadable part: its line and that line's text."""
+        deepest = node
+        stack = list(node.children)
+        while stack:
+            current = stack.pop()
+            if current.type == "ERROR" or current.is_missing:
+                deepest = current
+            stack.extend(current.children)
+        row = deepest.start_point[0]
+        lines = self.src.decode("utf-8", "replace").splitlines()
+        text = _restore(lines[row], self.exprs).strip()[:80] if row < len(lines) else ""
+        return f"line {self.base_line + row}: cannot read `{text}`"
 
     def visit_program(self, node: Node, ctx: _Ctx) -> None:
         self.statements(list(node.children), ctx, top_level=True)
@@ -464,16 +477,19 @@ class _Builder:
             return
         host = words[i]
         rest_words, rest_nodes = words[i + 1 :], nodes[i + 1 :]
+        # `ssh host bash -s <<EOF`, also written as one word: "VAR=x bash -se"
+        tokens = " ".join(rest_words).split()
+        shell_at = next((i for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1] in ("bash", "sh")), None)
         shell_wrapper = (
-            bool(rest_words)
-            and rest_words[0].rsplit("/", 1)[-1] in ("bash", "sh")
-            and (len(rest_words) == 1 or all(w.startswith("-") for w in rest_words[1:]))
+            shell_at is not None
+            and all("=" in t for t in tokens[:shell_at])
+            and all(t.startswith("-") for t in tokens[shell_at + 1 :])
         )
         if rest_nodes and not shell_wrapper:
             text = " ".join(self.remote_text(n) for n in rest_nodes)
             self.add_child(text, self.line(rest_nodes[0]), "ssh", cmd, host=host, errexit=False)
         elif ctx.heredoc is not None and ctx.heredoc_node is not None:
-            flags = "".join(w[1:] for w in rest_words[1:] if w.startswith("-") and not w.startswith("--"))
+            flags = "".join(t[1:] for t in tokens if t.startswith("-") and not t.startswith("--"))
             self.add_child(
                 ctx.heredoc, self.line(ctx.heredoc_node), "ssh-heredoc", cmd, host=host, errexit="e" in flags
             )

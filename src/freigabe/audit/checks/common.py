@@ -176,6 +176,8 @@ def deploy_reason(occ: Occ) -> str | None:
         return f"copies to a host with {name}"
     if name in ("dep", "deployer") and "deploy" in words[1:]:
         return f"runs Deployer (`{name} deploy`)"
+    if name == "ansible-playbook":
+        return "runs an Ansible playbook against hosts"
     if name in ("envoy", "cap") and any("deploy" in w for w in words[1:]):
         return f"runs `{name} … deploy`"
     if name in ("curl", "wget") and any(

@@ -37,7 +37,7 @@ def _job_facts(job: Job) -> tuple[list[tuple[str, int, str]], list[tuple[str, in
             used = True
             key, default = spec
             value = step.with_.get(key, "") if key else ""
-            if key and value and value.lower() not in ("", "unnecessary"):
+            if key and "${{" in value:
                 pinned.append((step.with_lines.get(key, step.line), f"`{step.uses}` with `{key}`"))
             elif (
                 "stricthostkeychecking=no" not in step.with_.get("ssh_cmd_args", "-o StrictHostKeyChecking=no").lower()
@@ -47,7 +47,7 @@ def _job_facts(job: Job) -> tuple[list[tuple[str, int, str]], list[tuple[str, in
                 hard.append((f"`{step.uses}` {default}", step.line, f"uses: {step.uses}"))
         for key in ("ssh-known-hosts", "known-hosts", "known_hosts"):
             value = step.with_.get(key, "")
-            if value and value != "unnecessary" and step.action != "deployphp/action":
+            if "${{" in value and step.action != "deployphp/action":
                 used = True
                 pinned.append((step.with_lines.get(key, step.line), f"`{step.uses}` with `{key}`"))
         if step.action == "shimataro/ssh-key-action" and step.with_.get("known_hosts", "") == "unnecessary":
@@ -56,7 +56,9 @@ def _job_facts(job: Job) -> tuple[list[tuple[str, int, str]], list[tuple[str, in
         words = resolved_words(occ)
         tool = basename(words[0]) if words else ""
         text = " ".join([*occ.cmd.words, occ.cmd.heredoc or ""]).lower().replace('"', "").replace("'", "")
-        if tool in ("ssh", "scp", "rsync", "sftp") and (tool != "rsync" or any(is_ssh_target(w) for w in words)):
+        if tool in ("ssh", "scp", "rsync", "sftp", "ansible-playbook", "dep", "deployer", "ssh-keyscan") and (
+            tool != "rsync" or any(is_ssh_target(w) for w in words)
+        ):
             used = True
         if any(marker in text for marker in _LOOSE):
             hard.append(("host key checking is off (`StrictHostKeyChecking=no`)", occ.line, excerpt(occ.cmd)))
@@ -106,7 +108,8 @@ def check_ssh_host_keys(workflows: list[Workflow]) -> list[Finding]:
                 ist=(first[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
                 if first
                 else f"host keys pinned: {pinned[0][1]} (line {pinned[0][0]})",
-                impact="P1" if hard else "P2",
+                # loose checking next to pinned keys is a fallback or a side connection: advice
+                impact="P1" if hard and not pinned else "P2",
                 ok=not problems,
                 line=first[1] if first else pinned[0][0],
                 text=first[2] if first and first[2] else None,
