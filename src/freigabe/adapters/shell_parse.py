@@ -88,6 +88,7 @@ class _Ctx:
     heredoc: str | None = None
     heredoc_node: Node | None = None
     heredoc_quoted: bool = False
+    redirect_vars: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -266,8 +267,15 @@ class _Builder:
                 body.extend(c for c in child.children if c.type in ("pipeline", "list", "command"))
             elif child.is_named and child.type != "comment":
                 body.append(child)
+        targets = [c for c in node.children if c.type in ("file_redirect", "herestring_redirect")]
+        found = frozenset(v for t in targets for v in self.vars_in(t))
         inner = replace(
-            ctx, redirects=tuple(redirects), heredoc=heredoc, heredoc_node=heredoc_node, heredoc_quoted=quoted
+            ctx,
+            redirects=tuple(redirects),
+            heredoc=heredoc,
+            heredoc_node=heredoc_node,
+            heredoc_quoted=quoted,
+            redirect_vars=ctx.redirect_vars | found,
         )
         for index, part in enumerate(body):
             self.visit(part, inner if index == 0 else ctx)
@@ -391,7 +399,9 @@ class _Builder:
         while stack:
             current = stack.pop()
             if current.type in ("command_substitution", "process_substitution"):
-                inner = replace(ctx, in_subst=True, redirects=(), heredoc=None, heredoc_node=None)
+                inner = replace(
+                    ctx, in_subst=True, redirects=(), heredoc=None, heredoc_node=None, redirect_vars=frozenset()
+                )
                 self.statements(list(current.children), inner)
                 continue
             stack.extend(reversed(current.children))
@@ -407,9 +417,7 @@ class _Builder:
         var_node: Node | None = None,
     ) -> Cmd:
         first_line = self.text(node).splitlines()[0] if self.text(node) else ""
-        variables = self.vars_in(node if var_node is None else var_node)
-        for redirect in ctx.redirects:
-            variables |= {w.lstrip("${").rstrip("}") for w in [redirect.target] if w.startswith("$")}
+        variables = self.vars_in(node if var_node is None else var_node) | ctx.redirect_vars
         cmd = Cmd(
             index=len(self.commands),
             words=words,
