@@ -51,9 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = args.repo or Path(tmp)
-        count = (
-            len(list((repo / ".github" / "workflows").glob("*.y*ml"))) if args.repo else workflow_set(repo, args.files)
-        )
+        folder = repo / ".github" / "workflows"
+        count = len(list(folder.glob("*.y*ml"))) if args.repo else workflow_set(repo, args.files)
         lines = sum(len(p.read_text().splitlines()) for p in folder.glob("*.y*ml"))
         for linters in (False, True):
             runs = [timed(repo, linters) for _ in range(args.rounds)]
