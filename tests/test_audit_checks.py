@@ -434,6 +434,7 @@ jobs:
     needs: gate
     runs-on: ubuntu-latest
     steps:
+      - uses: actions/checkout@v4
       - run: rsync -a ./ deploy@host:/srv/
 """
 
@@ -448,6 +449,12 @@ jobs:
 def test_workflow_run_deploy_needs_a_successful_build(gate: str, status: str) -> None:
     (row,) = check_workflow_run_success([wf(WORKFLOW_RUN.replace("{gate}", gate))])
     assert row.status == status and row.impact == "P0"
+
+
+def test_workflow_run_job_that_takes_no_code_is_p1() -> None:
+    text = WORKFLOW_RUN.replace("{gate}", "always()").replace("      - uses: actions/checkout@v4\n", "")
+    (row,) = check_workflow_run_success([wf(text)])
+    assert (row.status, row.impact) == ("fail", "P1") and "takes no code" in row.ist
 
 
 def _artifacts(deploy: str, build: str) -> dict[str, Finding]:

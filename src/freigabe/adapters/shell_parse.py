@@ -51,6 +51,21 @@ def _restore(text: str, exprs: dict[str, str]) -> str:
     return text
 
 
+def _heredoc_text(body: str, quoted: bool) -> str:
+    """What a shell reading an unquoted heredoc receives: `\\$`, `\\``, `\\\\` lose their backslash."""
+    if quoted:
+        return body
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body) and body[i + 1] in "$`\\":
+            out.append(body[i + 1])
+            i += 2
+            continue
+        out.append(body[i])
+        i += 1
+    return "".join(out)
+
+
 def _unescape(text: str, double_quoted: bool) -> str:
     out, i = [], 0
     while i < len(text):
@@ -493,14 +508,25 @@ class _Builder:
             and all("=" in t for t in tokens[:shell_at])
             and all(t.startswith("-") for t in tokens[shell_at + 1 :])
         )
+        wrapper = rest_words[0].rsplit("/", 1)[-1] if rest_words else ""
+        if (
+            wrapper in ("bash", "sh")
+            and len(rest_words) >= 3
+            and rest_words[1].startswith("-")
+            and "c" in rest_words[1]
+        ):
+            # `ssh host bash -lc '…'`: the argument after -c is the remote script
+            node = rest_nodes[2]
+            errexit = "e" in rest_words[1]
+            self.add_child(self.remote_text(node), self.line(node), "ssh", cmd, host=host, errexit=errexit)
+            return
         if rest_nodes and not shell_wrapper:
             text = " ".join(self.remote_text(n) for n in rest_nodes)
             self.add_child(text, self.line(rest_nodes[0]), "ssh", cmd, host=host, errexit=False)
         elif ctx.heredoc is not None and ctx.heredoc_node is not None:
             flags = "".join(t[1:] for t in tokens if t.startswith("-") and not t.startswith("--"))
-            self.add_child(
-                ctx.heredoc, self.line(ctx.heredoc_node), "ssh-heredoc", cmd, host=host, errexit="e" in flags
-            )
+            body = _heredoc_text(ctx.heredoc, ctx.heredoc_quoted)
+            self.add_child(body, self.line(ctx.heredoc_node), "ssh-heredoc", cmd, host=host, errexit="e" in flags)
 
     def nested_shell(self, cmd: Cmd, words: list[str], nodes: list[Node], ctx: _Ctx) -> None:
         flags = ""
@@ -514,7 +540,8 @@ class _Builder:
             else:
                 return
         if ctx.heredoc is not None and ctx.heredoc_node is not None:
-            self.add_child(ctx.heredoc, self.line(ctx.heredoc_node), "bash-c", cmd, errexit="e" in flags)
+            body = _heredoc_text(ctx.heredoc, ctx.heredoc_quoted)
+            self.add_child(body, self.line(ctx.heredoc_node), "bash-c", cmd, errexit="e" in flags)
 
     def remote_text(self, node: Node) -> str:
         """The text a remote shell receives from this argument (placeholders put back)."""

@@ -46,9 +46,24 @@ def _downloads(wf: Workflow) -> list[tuple[str, Step]]:
     ]
 
 
+def _called(wf: Workflow) -> dict[str, str]:
+    """Reusable workflows this one calls (`jobs.<id>.uses: ./.github/workflows/x.yml`): file → calling job."""
+    return {
+        job.uses[2:].split("@")[0]: job.id
+        for job in wf.jobs
+        if job.uses and job.uses.startswith("./.github/workflows/")
+    }
+
+
 def check_deploy_before_build(workflows: list[Workflow]) -> list[Finding]:
     rows: list[Finding] = []
     uploads = {wf.rel: _uploads(wf) for wf in workflows}
+    by_rel = {wf.rel: wf for wf in workflows}
+    for wf in workflows:
+        # an artifact uploaded by a called workflow is in this run, uploaded by the calling job
+        for rel, caller in _called(wf).items():
+            if rel in by_rel:
+                uploads[wf.rel] = uploads[wf.rel] + [(name, caller) for name, _ in _uploads(by_rel[rel])]
     for wf in workflows:
         deploying = deploy_jobs(wf)
         if not deploying:
@@ -110,10 +125,13 @@ def _download_rows(wf: Workflow, job_id: str, step: Step, uploads: dict[str, lis
     wanted = step.with_.get("name") or step.with_.get("pattern")
     line = step.with_lines.get("name", step.line)
     own = [(n, j) for n, j in uploads.get(wf.rel, []) if wanted is None or _may_match(wanted, n)]
-    others = [(rel, n) for rel, ups in uploads.items() if rel != wf.rel for n, _ in ups]
+    others = [(rel, n) for rel, ups in uploads.items() if rel != wf.rel and rel not in _called(wf) for n, _ in ups]
     elsewhere = [(rel, n) for rel, n in others if wanted is None or _may_match(wanted, n)]
-    made = sorted({_pattern(n) for ups in uploads.values() for n, _ in ups})
-    if wanted is not None and (own or elsewhere or made):
+    run_id = step.with_.get("run-id") or step.with_.get("run_id")
+    # with a run id the artifact comes from another workflow's run: judge the name against those only
+    candidates = [n for _, n in others] if run_id else [n for n, _ in uploads.get(wf.rel, [])]
+    made = sorted({_pattern(n) for n in candidates})
+    if wanted is not None and (elsewhere or made) if run_id else wanted is not None and (own or made):
         rows.append(
             row(
                 "workflow.deploy-before-build",
@@ -130,7 +148,6 @@ def _download_rows(wf: Workflow, job_id: str, step: Step, uploads: dict[str, lis
                 fix="use one name in both workflows, e.g. `deployment-bundle-${{ github.sha }}`",
             )
         )
-    run_id = step.with_.get("run-id") or step.with_.get("run_id")
     job = wf.job(job_id)
     if step.action.startswith("dawidd6/"):
         pinned = run_id or step.with_.get("commit")

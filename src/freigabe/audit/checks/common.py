@@ -170,8 +170,10 @@ def deploy_reason(occ: Occ) -> str | None:
     if not words:
         return None
     name = _named(words[0])
-    if name == "ssh" and occ.script.children and any(c.carrier == occ.cmd.index for c in occ.script.children):
-        return "runs a script on a host over ssh"
+    if name == "ssh":
+        remote = [c for c in occ.script.children if c.carrier == occ.cmd.index]
+        if remote and any(changes_something(script) for script in remote):
+            return "runs a script on a host over ssh"
     if name in ("scp", "rsync") and any(is_ssh_target(w) for w in words[1:]):
         return f"copies to a host with {name}"
     if name in ("dep", "deployer") and "deploy" in words[1:]:
@@ -184,7 +186,7 @@ def deploy_reason(occ: Occ) -> str | None:
         "deploy" in w.lower() and ("://" in w or "secrets." in w or w.startswith("$")) for w in words[1:]
     ):
         return "calls a deploy hook"
-    if switch_target(occ.cmd) is not None:
+    if switch_of(occ) is not None:
         return "switches the served link"
     return None
 
@@ -220,6 +222,60 @@ def disabled(job: Job) -> bool:
     return condition == "false"
 
 
+_READ_ONLY = {
+    "echo",
+    "printf",
+    "cat",
+    "ls",
+    "tail",
+    "head",
+    "grep",
+    "pwd",
+    "whoami",
+    "hostname",
+    "id",
+    "df",
+    "du",
+    "uptime",
+    "date",
+    "test",
+    "[",
+    "true",
+    "false",
+    "exit",
+    "stat",
+    "readlink",
+    "wc",
+    "ps",
+    "free",
+    "uname",
+    "which",
+    "type",
+    "sleep",
+    "journalctl",
+    "nproc",
+    "lsb_release",
+    "curl",
+    "wget",
+    "cd",
+    "set",
+}
+
+
+def changes_something(script: Script) -> bool:
+    """Does a (remote) script change anything, or does it only look (read logs, test ssh)?"""
+    for cmd in script.commands:
+        words = strip_wrappers(cmd)
+        if cmd.kind != "simple" or not words:
+            continue
+        tool = _named(words[0])
+        if tool == "systemctl" and words[1:2] and words[1] in ("status", "is-active", "is-enabled", "show"):
+            continue
+        if tool not in _READ_ONLY or any(r.op.endswith(">") and r.target != "/dev/null" for r in cmd.redirects):
+            return True
+    return any(changes_something(child) for child in script.children)
+
+
 def deploy_evidence(job: Job) -> tuple[str, int] | None:
     if disabled(job):
         return None
@@ -246,26 +302,52 @@ def deploy_jobs(wf: Workflow) -> list[tuple[Job, str, int]]:
 # ------------------------------------------------------------------------ the switch
 
 
-def switch_target(cmd: Cmd, names: Sequence[str] = SERVED_LINKS) -> str | None:
+def _variable(word: str) -> str | None:
+    """NAME when the word is exactly `$NAME` or `${NAME}`."""
+    inner = word[2:-1] if word.startswith("${") and word.endswith("}") else word[1:] if word.startswith("$") else ""
+    return inner if inner.isidentifier() else None
+
+
+def values_at(occ: Occ) -> dict[str, str]:
+    """What the script's own variables hold when this command runs (the step's `env:` below them)."""
+    values = dict(occ.step.env)
+    for assign in occ.script.assigns:
+        if assign.index <= occ.cmd.index:
+            values[assign.name] = assign.value
+    return values
+
+
+def switch_target(cmd: Cmd, names: Sequence[str] = SERVED_LINKS, values: dict[str, str] | None = None) -> str | None:
     """The served link this command replaces, if it is a switch.
 
-    `ln -s… X current` (the link named like the served one), `mv -T[f] tmp current`;
-    a plain `ln -s X current.tmp` only prepares one."""
+    `ln -s… X current` (the link named like the served one), `mv -T[f] tmp current`, also
+    through a variable (`CURRENT_LINK=/srv/current; mv -Tf "$TMP" "$CURRENT_LINK"`); a plain
+    `ln -s X current.tmp` only prepares one."""
     words = strip_wrappers(cmd)
     if not words:
         return None
     name = _named(words[0])
     args = [w for w in words[1:] if not w.startswith("-")]
+    if len(args) < 2:
+        return None
+    target = args[-1]
+    variable = _variable(target)
+    if variable is not None and values and variable in values:
+        target = values[variable]
     symbolic = "--symbolic" in words or any(w.startswith("-") and not w.startswith("--") and "s" in w for w in words)
-    if name == "ln" and symbolic and len(args) >= 2 and basename(args[-1]) in names:
-        return args[-1]
-    if name == "mv" and len(args) >= 2 and basename(args[-1]) in names:
-        return args[-1]
+    if name == "ln" and symbolic and basename(target) in names:
+        return target
+    if name == "mv" and basename(target) in names:
+        return target
     return None
 
 
+def switch_of(occ: Occ, names: Sequence[str] = SERVED_LINKS) -> str | None:
+    return switch_target(occ.cmd, names, values_at(occ))
+
+
 def switches(wf: Workflow, names: Sequence[str] = SERVED_LINKS) -> list[Occ]:
-    return [occ for occ in workflow_timeline(wf) if switch_target(occ.cmd, names) is not None]
+    return [occ for occ in workflow_timeline(wf) if switch_of(occ, names) is not None]
 
 
 # ------------------------------------------------------------------------ requests

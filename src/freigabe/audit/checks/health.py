@@ -41,6 +41,20 @@ def _tests_of(script: Script, var: str, after: int) -> list[Cmd]:
     ]
 
 
+def _decides(script: Script, test: Cmd) -> bool:
+    """Does a failed test of the captured result fail the script?"""
+    if test.kind == "case":
+        return any(exits for _, exits in test.items)
+    if test.condition:
+        return test.condition_fail_exits or bool(test.loops)
+    if test.fallback is not None:
+        return any(_fails(w) for w in test.fallback)
+    if test.and_left:
+        # `[ "$code" != 200 ] && exit 1`: the command after && is the failing path
+        return any(c.index > test.index and c.group == test.group and _fails(c.words) for c in script.commands)
+    return script.errexit_for(test.index)
+
+
 def _accepts_401(script: Script, tests: list[Cmd]) -> Cmd | None:
     for test in tests:
         if test.kind == "case":
@@ -73,14 +87,18 @@ def request_problems(occ: Occ) -> list[tuple[str, Cmd]]:
     tested: list[Cmd] = _tests_of(script, cmd.capture, cmd.index) if cmd.capture else []
     quiet = [w for w in cmd.fallback or () if w and basename(w[0]) in _QUIET]
     fails = any(_fails(w) for w in cmd.fallback or ())
-    if cmd.fallback is not None and not fails and not tested:
-        if any("healthy" in " ".join(w).lower() for w in cmd.fallback):
-            problems.append(("a fallback prints 'healthy' when the check fails", cmd))
-        elif quiet and all(basename(w[0]) in ("true", ":") for w in quiet):
+    healthy_fallback = any("healthy" in " ".join(w).lower() for w in cmd.fallback or ())
+    if healthy_fallback and not fails:
+        problems.append(("a fallback prints 'healthy' when the check fails", cmd))
+    elif cmd.fallback is not None and not fails and not tested:
+        if quiet and all(basename(w[0]) in ("true", ":") for w in quiet):
             problems.append(("`|| true` makes the check pass whatever happens", cmd))
         else:
             shown = " ".join(cmd.fallback[0]) if cmd.fallback else ""
             problems.append((f"a fallback (`|| {shown}`) runs instead of failing", cmd))
+    if tested and not any(_decides(script, t) for t in tested):
+        checker = next((t for t in tested if t.kind != "simple" or basename(t.name) in _CHECKERS), tested[0])
+        problems.append(("the result is tested, but a failed test only prints", checker))
     accepted = _accepts_401(script, tested)
     if accepted is not None:
         problems.append(("HTTP 401 is accepted as healthy", accepted))

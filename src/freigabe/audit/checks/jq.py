@@ -113,12 +113,34 @@ def _effect(cmd: Cmd, name: str) -> str | None:
     if tool == "gh" and any(w in _DOWNLOAD for w in words[1:3]):
         return "a download"
     if tool in ("curl", "wget", "aws", "gsutil") and any(uses_var(w, name) for w in words[1:]):
-        return "a download" if tool != "curl" or "-X" not in words else "a request"
+        return "a download" if _saves(words, cmd) else "a request that fails on it"
     if tool in _TARGET:
         return "a deploy target"
     if tool in _WRITE:
         return "a path that is written or removed"
-    return "a command that then fails"
+    return "a command that fails on it"
+
+
+def _after(words: list[str], flag: str) -> str:
+    at = words.index(flag)
+    return words[at + 1] if at + 1 < len(words) else ""
+
+
+def _saves(words: list[str], cmd: Cmd) -> bool:
+    """Does this curl/wget/aws/gsutil keep what it fetched (a file or a pipe, not /dev/null or a status code)?"""
+    tool = basename(words[0])
+    if tool in ("aws", "gsutil"):
+        return True
+    if any(r.op.endswith(">") and r.target != "/dev/null" for r in cmd.redirects):
+        return True
+    if tool == "wget":
+        if "--spider" in words:
+            return False
+        return _after(words, "-O") != "/dev/null" if "-O" in words else True
+    for flag in ("-o", "--output"):
+        if flag in words:
+            return _after(words, flag) != "/dev/null"
+    return cmd.has_flag("O", "--remote-name") or cmd.pipe_pos < cmd.pipe_len - 1
 
 
 def _writes_github(cmd: Cmd, var: str) -> list[tuple[str, str]]:
@@ -214,7 +236,7 @@ def _lookups(wf: Workflow) -> list[Lookup]:
                 )
                 if lookup.guard is None and carrier is not None:
                     effect = _effect(carrier, "")
-                    if effect and effect != "a command that then fails":
+                    if effect and effect != "a command that fails on it":
                         lookup.flows.append((effect, excerpt(carrier), carrier.line, wf.rel))
                         found.append(lookup)
                 continue
@@ -227,14 +249,21 @@ def _follow(wf: Workflow, occs: list[Occ], lookup: Lookup) -> None:
     names = [("shell", lookup.var)]
     first_effect = len(lookup.occ.script.commands)
     handed: list[tuple[str, str]] = []
+    # the value travels on through assignments that expand it (`URL="$BASE/$ID"`)
+    carried = {lookup.var}
+    for assign in lookup.occ.script.assigns:
+        if assign.index > lookup.occ.cmd.index and any(uses_var(assign.value, name) for name in carried):
+            carried.add(assign.name)
     for cmd in lookup.occ.script.commands:
-        if cmd.index <= lookup.occ.cmd.index or lookup.var not in cmd.vars or cmd.capture == lookup.var:
+        if cmd.index <= lookup.occ.cmd.index or cmd.capture == lookup.var:
             continue
-        handed += _writes_github(cmd, lookup.var)
-        effect = _effect(cmd, lookup.var)
-        if effect:
-            first_effect = min(first_effect, cmd.index)
-            lookup.flows.append((effect, excerpt(cmd), cmd.line, wf.rel))
+        for name in sorted(carried & cmd.vars):
+            handed += _writes_github(cmd, name)
+            effect = _effect(cmd, name)
+            if effect:
+                first_effect = min(first_effect, cmd.index)
+                lookup.flows.append((effect, excerpt(cmd), cmd.line, wf.rel))
+                break
     # remote scripts started by a command that expands the variable see its value too
     for child in lookup.occ.script.children:
         carrier = lookup.occ.script.commands[child.carrier]
@@ -276,7 +305,7 @@ def _action_effect(action: str, key: str) -> str:
         return "a download"
     if action.startswith(("appleboy/", "deployphp/", "easingthemes/", "burnett01/")):
         return "a deploy target"
-    return "a command that then fails"
+    return "a command that fails on it"
 
 
 _P0_EFFECTS = ("a download", "a deploy target", "a path that is written or removed", "a path that is written")
@@ -314,7 +343,7 @@ def check_jq_null_guard(workflows: list[Workflow]) -> list[Finding]:
             flow = first.flows[0]
             ist = (
                 f"{name} from `jq '{first.filter}'` has {guard}; an unguarded `null` only reaches "
-                f"{flow[0]} at {flow[3]}:{flow[2]} (`{flow[1]}`), which then fails visibly"
+                f"{flow[0]} at {flow[3]}:{flow[2]} (`{flow[1]}`): the job stops there, visibly"
             )
         else:
             described = "; ".join(

@@ -1,4 +1,4 @@
-"""`workflow.ssh-host-key`: a deploy's ssh/scp/rsync verifies the host it talks to.
+"""`workflow.ssh-host-key`: ssh/scp/rsync verify the host they talk to (P1 in a deploy, P2 elsewhere).
 
 `StrictHostKeyChecking=no` (or `accept-new` on a fresh runner, or `UserKnownHostsFile=/dev/null`)
 accepts any key, so whoever answers gets the code and the deploy key's session. Popular
@@ -8,7 +8,16 @@ from `ssh-keyscan` at run time trust whatever answers then: advice, not a blocke
 
 from __future__ import annotations
 
-from freigabe.audit.checks.common import basename, deploy_jobs, excerpt, is_ssh_target, resolved_words, row, timeline
+from freigabe.audit.checks.common import (
+    basename,
+    deploy_jobs,
+    disabled,
+    excerpt,
+    is_ssh_target,
+    resolved_words,
+    row,
+    timeline,
+)
 from freigabe.audit.facts import Job, Workflow
 from freigabe.core.findings import Finding
 
@@ -86,12 +95,17 @@ def check_ssh_host_keys(workflows: list[Workflow]) -> list[Finding]:
         soft: list[tuple[str, int, str]] = []
         pinned: list[tuple[int, str]] = []
         used = False
-        for job, _, _ in deploy_jobs(wf):
+        deploying = {job.id for job, _, _ in deploy_jobs(wf)}
+        hard_in_deploy = False
+        for job in wf.jobs:
+            if disabled(job):
+                continue
             h, s, p, u = _job_facts(job)
             hard += h
             soft += s
             pinned += p
             used = used or u
+            hard_in_deploy = hard_in_deploy or (bool(h) and job.id in deploying)
         if not used:
             continue
         problems = hard or ([] if pinned else soft)
@@ -109,7 +123,8 @@ def check_ssh_host_keys(workflows: list[Workflow]) -> list[Finding]:
                 if first
                 else f"host keys pinned: {pinned[0][1]} (line {pinned[0][0]})",
                 # loose checking next to pinned keys is a fallback or a side connection: advice
-                impact="P1" if hard and not pinned else "P2",
+                # a job that only looks at a host risks less than a deploy
+                impact="P1" if hard_in_deploy and not pinned else "P2",
                 ok=not problems,
                 line=first[1] if first else pinned[0][0],
                 text=first[2] if first and first[2] else None,

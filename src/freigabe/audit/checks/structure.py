@@ -143,6 +143,11 @@ def check_workflow_run_success(workflows: list[Workflow]) -> list[Finding]:
         for job, _, line in deploy_jobs(wf):
             where = _requires_success(wf, job)
             # a pull-request preview that shows a failed build is what previews are for: advice only
+            # the wrong thing is shipped only where the job takes code: a checkout or a downloaded build
+            ships = any(
+                s.action in ("actions/checkout", "actions/download-artifact", "dawidd6/action-download-artifact")
+                for s in job.steps
+            )
             preview = "workflow_run.event == 'pull_request'" in (job.if_ or "").replace('"', "'") or any(
                 "preview" in text.lower() for text in (wf.name, job.id, job.name)
             )
@@ -157,8 +162,10 @@ def check_workflow_run_success(workflows: list[Workflow]) -> list[Finding]:
                     ist=f"required by {where}"
                     if where
                     else f"job {job.id!r} deploys whatever the build's conclusion: `workflow_run` fires on failed "
-                    "and cancelled builds too" + (" (a pull-request preview, so advice)" if preview else ""),
-                    impact="P2" if preview else "P0",
+                    "and cancelled builds too"
+                    + (" (a pull-request preview, so advice)" if preview else "")
+                    + ("" if ships or preview else " (it takes no code from the build, so it changes the host only)"),
+                    impact="P2" if preview else "P0" if ships else "P1",
                     ok=where is not None,
                     line=job.line,
                     fix="add `if: github.event.workflow_run.conclusion == 'success'` to the deploy job",

@@ -23,7 +23,7 @@ from freigabe.audit.checks.common import (
     php_app,
     row,
     strip_wrappers,
-    switch_target,
+    switch_of,
     switches,
     timeline,
     uses_var,
@@ -303,7 +303,7 @@ def _rollbacks(wf: Workflow, switch: Occ, names: Sequence[str]) -> list[tuple[Jo
             if not on_failure:
                 continue
             occs = [o for o in timeline(job) if o.step.index == step.index]
-            relink = next((o for o in occs if switch_target(o.cmd, names) is not None), None)
+            relink = next((o for o in occs if switch_of(o, names) is not None), None)
             if relink is not None or "rollback" in f"{step.label} {step.id or ''}".lower():
                 out.append((job, step, relink))
     return out
@@ -342,8 +342,8 @@ def _rollback_row(wf: Workflow, switch: Occ, names: Sequence[str]) -> Finding:
         ist = f"runs only after the switch (`if: {condition}`); {what}"
     else:
         before = {
-            "mtime": "activates the second-newest release: the live one if the new release was already unpacked, "
-            "else an older one",
+            "mtime": "activates whatever release is newest by mtime apart from the live one: the new, unverified "
+            "release if it was already unpacked, else an older one",
             "recorded": "re-activates the recorded release, or fails if the failure came before it was recorded",
             "name": "activates the newest-but-one release, which can be older than the live one",
             "unknown": "switches to whatever it picks",
