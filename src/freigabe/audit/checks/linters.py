@@ -59,6 +59,10 @@ def linter_findings(run: LinterRun) -> list[Finding]:
                     status="warn",
                     location=where,
                     fix="see actionlint's message",
+                    evidence={
+                        "excerpt": str(item.get("snippet", "")).split("\n")[0].strip()[:200],
+                        "line": int(item.get("line", 0) or 0),
+                    },
                 )
             )
         else:
@@ -85,6 +89,7 @@ def linter_findings(run: LinterRun) -> list[Finding]:
                     status="warn",
                     location=where,
                     fix=str(item.get("url", "see zizmor's documentation")),
+                    evidence={"excerpt": str(note)[:200], "line": int(row) + 1},
                 )
             )
     if not rows:
