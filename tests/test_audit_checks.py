@@ -553,3 +553,28 @@ def test_a_30_file_workflow_set_is_audited_in_well_under_2_s(tmp_path: Path) -> 
     start = time.perf_counter()
     rows = audit_repo(tmp_path, linters=False)
     assert rows and time.perf_counter() - start < 2.0
+
+
+def test_a_check_that_breaks_is_a_warning_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import freigabe.audit.checks as checks
+
+    def broken(workflows: list[Workflow]) -> list[Finding]:
+        raise KeyError("surprise")
+
+    monkeypatch.setitem(checks.REGISTRY, "workflow.ssh-host-key", broken)
+    rows = checks.run_checks([job("ssh -o StrictHostKeyChecking=no deploy@host 'cd /srv && ./deploy.sh'")])
+    error = next(r for r in rows if r.id == "workflow.check-error")
+    assert error.status == "warn" and "workflow.ssh-host-key" in error.ist
+    assert any(r.id == "workflow.deploy-concurrency" for r in rows)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on: push\njobs:\n  a:\n    steps: [1, 2, {run: 5}, {uses: 7, with: [1]}]\n",
+        "on: {push: null}\njobs: {a: null, b: {steps: null, needs: 5}}\n",
+        'on: [push]\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: "$(( "\n',
+    ],
+)
+def test_odd_shapes_do_not_raise(text: str) -> None:
+    run_checks([parse_workflow(".github/workflows/x.yml", text)])

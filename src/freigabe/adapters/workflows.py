@@ -178,7 +178,9 @@ def _jobs(data: dict[str, Any]) -> tuple[Job, ...]:
                 line=int(job["__line__"]),
                 name=str(job.get("name") or ""),
                 if_=_text(job.get("if")),
-                needs=tuple(str(n) for n in ([needs] if isinstance(needs, str) else needs or [])),
+                needs=tuple(
+                    str(n) for n in ([needs] if isinstance(needs, str) else needs if isinstance(needs, list) else [])
+                ),
                 environment=_text(env.get("name") if isinstance(env, dict) else env),
                 concurrency=group,
                 cancel_in_progress=cancel,
@@ -242,7 +244,10 @@ def load_workflows(repo: Path) -> list[Workflow]:
         except (OSError, UnicodeDecodeError) as exc:
             out.append(Workflow(rel, rel, error=f"{rel} cannot be read: {exc.__class__.__name__}"))
             continue
-        out.append(parse_workflow(rel, text))
+        try:
+            out.append(parse_workflow(rel, text))
+        except Exception as exc:  # a file of a shape nobody foresaw: one sentence, never a traceback
+            out.append(Workflow(rel, rel, error=f"{rel} could not be read ({exc.__class__.__name__}: {exc})"[:300]))
     return out
 
 

@@ -17,7 +17,7 @@ from freigabe.audit.checks.structure import (
 )
 from freigabe.audit.checks.switch import check_hardening
 from freigabe.audit.facts import Workflow
-from freigabe.core.findings import Finding
+from freigabe.core.findings import Finding, finding
 
 Check = Callable[[list[Workflow]], list[Finding]]
 
@@ -42,5 +42,22 @@ def run_checks(workflows: list[Workflow]) -> list[Finding]:
     for check_id, check in REGISTRY.items():
         if check_id == "workflow.parse":
             continue
-        rows += check(workflows if check_id == "workflow.duplicate-name" else readable)
+        try:
+            rows += check(workflows if check_id == "workflow.duplicate-name" else readable)
+        except Exception as exc:  # a bug in a check must not hide the other checks' rows
+            rows.append(
+                finding(
+                    "workflow.check-error",
+                    "repo",
+                    f"Check {check_id} ran",
+                    subject=check_id,
+                    soll="every check runs on every workflow",
+                    ist=f"{check_id} stopped on these workflows ({exc.__class__.__name__}: {exc})"[:300],
+                    impact="P2",
+                    ok=False,
+                    status="warn",
+                    fix="report it with the workflow file; the other checks' rows stand",
+                    evidence={"excerpt": "", "line": 0},
+                )
+            )
     return rows
