@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Literal
 
 from freigabe.audit import github as github_audit
-from freigabe.audit import repo as repo_audit
 from freigabe.audit import server as server_audit
 from freigabe.config import LoadedConfig
 from freigabe.core.decision import Decision, decide
 from freigabe.core.findings import Finding
+from freigabe.usecases import repo_audit
 from freigabe.usecases.attest import apply_attestations
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.targets import open_target
