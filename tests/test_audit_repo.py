@@ -86,17 +86,34 @@ def test_invalid_yaml_is_a_finding(tmp_path: Path) -> None:
     assert rows["workflow.parse:broken.yml"].status == "fail"
 
 
-def test_linters_are_folded_in_or_their_absence_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    W.write(tmp_path, W.FIXED)
+def test_linters_are_folded_in_and_their_absence_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both linters are installed by the dev extra: each must report a real finding, with file:line,
+    on a workflow that has what it looks for; without them, their absence is a finding."""
+    W.write(tmp_path, {**W.FIXED, "lint-bait.yml": LINT_BAIT})
     rows = audit_repo(tmp_path, linters=True)
     zizmor = [f for f in rows if f.id.startswith("zizmor.")]
-    assert zizmor, "zizmor (dev extra) should have run"
+    assert zizmor, "zizmor (dev extra) must run and find the unpinned action"
     assert all(f.status == "warn" and f.location and ".github/workflows/" in f.location for f in zizmor)
-    actionlint = [f for f in rows if f.id == "tool.actionlint" or f.id.startswith("actionlint.")]
-    assert actionlint  # either its findings or the note that it is not installed
+    actionlint = [f for f in rows if f.id.startswith("actionlint.")]
+    assert actionlint, "actionlint (dev extra) must run and find the undefined matrix key"
+    assert any(f.location and f.location.startswith(".github/workflows/lint-bait.yml:") for f in actionlint)
+    assert "tool.actionlint" not in {f.key for f in rows} and "tool.zizmor" not in {f.key for f in rows}
     monkeypatch.setattr("freigabe.adapters.workflows.find_tool", lambda name: None)
     absent = {f.key: f for f in audit_repo(tmp_path, linters=True)}
-    assert absent["tool.zizmor"].status == "warn" and "not installed" in absent["tool.zizmor"].ist
+    for tool in ("tool.zizmor", "tool.actionlint"):
+        assert absent[tool].status == "warn" and "not installed" in absent[tool].ist
+
+
+LINT_BAIT = """
+name: Lint bait
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ matrix.nowhere }}"
+"""
 
 
 def test_audit_repo_works_without_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +144,7 @@ def test_plan_report_shows_the_bugs_and_no_go_then_ok(deployed: Project) -> None
         assert rows[key]["status"] == "fail" and rows[key]["impact"] == impact
     assert "workflow.jq-null-guard:deploy-staging.yml" in report["decision"]["blocking"]
     md = next((deployed.root / "r1").glob("DEPLOY_STAGING_*.md")).read_text()
-    assert "BUILD_RUN_ID" in md and "❌ **NO-GO**" in md and "```mermaid" in md
+    assert "BUILD_RUN_ID" in md and "✘ **NO-GO**" in md and "```mermaid" in md
     # a NO-GO plan cannot be approved
     refused = deployed.cli("deploy", "staging", "--plan", report["plan"]["id"], "--approve", "STAGING-TEST FREIGEGEBEN")
     assert refused.exit_code == ExitCode.APPROVAL and "decision NO-GO" in refused.output
