@@ -307,6 +307,27 @@ def attest(
         out.print(f"APPEND MISSING INFO: {finding} attested by {done['by']} at {done['at']} (not verified)")
 
 
+@app.command()
+def waive(
+    finding: Annotated[str, typer.Argument(help="Finding key, e.g. workflow.jq-null-guard:deploy-old.yml.")],
+    env: Annotated[str, typer.Option("--env", help="Environment whose ledger records the waiver.")],
+    reason: Annotated[str, typer.Option(help="Why the finding does not apply.")] = "",
+    revoke: Annotated[bool, typer.Option(help="Withdraw the waiver: the finding counts again.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Retire a finding that does not apply, with a reason: recorded, shown as waived in every
+    report, not counted by the decision, and re-opened when its file or facts change."""
+    from freigabe.usecases.audit import run_audit
+    from freigabe.usecases.waive import waive as record
+
+    with failures():
+        loaded = _load(config)
+        findings = run_audit(loaded, env, linters=False).findings
+        done = record(loaded, env, finding, reason, findings, revoke=revoke)
+        verb = "waiver withdrawn for" if revoke else f"waived ({done['impact']})"
+        out.print(f"{verb} {finding} by {escape(done['by'])} at {done['at']}; every report shows it")
+
+
 def _apply(
     loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None, verdict_shown: bool = False
 ) -> None:

@@ -141,7 +141,12 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
     table.add_column("IST", overflow="fold")
     order = {"fail": 0, "pending": 1, "warn": 2, "ok": 3}
     for f in sorted(findings, key=lambda f: (order[f.status], f.impact, f.key)):
-        table.add_row(f"[{STATUS_STYLE[f.status]}]{f.status}[/]", f.impact, escape(f.key), escape(f.ist))
+        status = f"[{STATUS_STYLE[f.status]}]{f.status}[/]"
+        ist = escape(f.ist)
+        if f.waived and f.status != "ok":
+            status += " [bold magenta]waived[/]"
+            ist += escape(f" — waived by {f.waived['by']}: {f.waived['reason']}")
+        table.add_row(status, f.impact, escape(f.key), ist)
     console.print(table)
 
 

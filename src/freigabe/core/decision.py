@@ -19,6 +19,7 @@ class Decision(BaseModel):
     environment: str
     blocking: list[str] = Field(default_factory=list)  # finding keys that made it NO-GO
     conditions: list[str] = Field(default_factory=list)  # keys that made it CONDITIONAL
+    waived: list[str] = Field(default_factory=list)  # keys retired with a reason: shown, not counted
     reasons: list[str] = Field(default_factory=list)
 
 
@@ -36,8 +37,12 @@ def decide(
     policy = policy or Policy()
     prod = environment in policy.production_environments if production is None else production
     blocking_impacts = policy.no_go_production if prod else policy.no_go
-    blocking, conditions, reasons = [], [], []
+    blocking, conditions, reasons, waived = [], [], [], []
     for f in findings:
+        if f.waived is not None and f.status != "ok":
+            waived.append(f.key)
+            reasons.append(f"{f.impact} waived by {f.waived['by']}: {f.title} — {f.waived['reason']}")
+            continue
         always = f.status == "fail" and f.id in policy.always_block
         if always or (_counts_as_failure(f, prod, policy) and f.impact in blocking_impacts):
             blocking.append(f.key)
@@ -47,4 +52,11 @@ def decide(
             how = "attested, not verified" if f.attested else f.status
             reasons.append(f"{f.impact} ({how}): {f.title}")
     verdict: Verdict = "NO-GO" if blocking else ("CONDITIONAL GO" if conditions else "GO")
-    return Decision(verdict=verdict, environment=environment, blocking=blocking, conditions=conditions, reasons=reasons)
+    return Decision(
+        verdict=verdict,
+        environment=environment,
+        blocking=blocking,
+        conditions=conditions,
+        waived=waived,
+        reasons=reasons,
+    )

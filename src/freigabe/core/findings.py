@@ -26,6 +26,7 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
     location: str | None = None  # file:line where the problem is
     attested: dict[str, Any] | None = None  # a person vouched for a pending fact (never "verified")
+    waived: dict[str, Any] | None = None  # retired with a reason by a person: {by, reason, at}; never hidden
 
     @property
     def key(self) -> str:

@@ -44,6 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rollback_policy": "automatic rollback, verified",
         "warn_policy": "warning, continue",
         "attested": "attested by {by} ({at}), not verified",
+        "waived": "WAIVED by {by} ({at}): {reason}",
         "no_findings": "No findings in this area.",
         "phrases": "Approval phrases",
         "forbidden": "Workarounds: FORBIDDEN — no ad-hoc hotfixes on the server, no manual symlink switches, "
@@ -121,6 +122,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rollback_policy": "Auto-Rollback, verifiziert",
         "warn_policy": "Warnung, weiter",
         "attested": "bestätigt von {by} ({at}), nicht verifiziert",
+        "waived": "AUSGENOMMEN von {by} ({at}): {reason}",
         "no_findings": "Keine Befunde in diesem Bereich.",
         "phrases": "Freigabe-Phrasen",
         "forbidden": "Workarounds: VERBOTEN — keine ad-hoc Server-Hotfixes, keine manuellen Symlink-Switches, "

@@ -27,6 +27,16 @@ def fenced(lang: str, text: str) -> list[str]:
     return [f"{bar}{lang}", text, bar]
 
 
+def status_text(r: Report, f: Finding) -> str:
+    """A finding's status as every report shows it: waived and attested say by whom."""
+    text = f"{ICON[f.status]} {f.status}"
+    if f.waived:
+        text += " — " + r.t["waived"].format(**f.waived)
+    elif f.attested:
+        text += " — " + r.t["attested"].format(**f.attested)
+    return text
+
+
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]
@@ -39,7 +49,7 @@ def _findings(r: Report, rows: list[Finding]) -> list[str]:
     return [
         *_table(
             [r.t["topic"], r.t["soll"], r.t["ist"], r.t["impact"], r.t["state"], r.t["where"]],
-            [[f.title, f.soll, f.ist, f.impact, f"{ICON[f.status]} {f.status}", f.location or f.key] for f in rows],
+            [[f.title, f.soll, f.ist, f.impact, status_text(r, f), f.location or f.key] for f in rows],
         ),
         "",
     ]
@@ -92,7 +102,7 @@ def render(r: Report) -> str:
                 f.soll,
                 f.ist,
                 f.impact,
-                f"{ICON[f.status]} {f.status}" + (" (attested)" if f.attested else ""),
+                status_text(r, f),
                 f.fix or "—",
             ]
             for i, f in enumerate(r.delta())
@@ -125,7 +135,7 @@ def render(r: Report) -> str:
     out += (
         _table(
             [t["risk"], t["impact"], t["mitigation"], t["state"]],
-            [[f"{f.title}: {f.ist}", f.impact, f.fix or "—", f"{ICON[f.status]} {f.status}"] for f in risky],
+            [[f"{f.title}: {f.ist}", f.impact, f.fix or "—", status_text(r, f)] for f in risky],
         )
         if risky
         else [f"_{t['no_findings']}_"]

@@ -44,7 +44,9 @@ class Report:
     def preconditions(self) -> list[tuple[bool, str]]:
         rows = []
         for f in self.delta():
-            if f.status == "ok":
+            if f.waived and f.status != "ok":
+                rows.append((True, f"{f.title}: {self.t['waived'].format(**f.waived)}"))
+            elif f.status == "ok":
                 rows.append((True, f"{f.title}: {f.ist}"))
             elif f.status in ("fail", "pending"):
                 note = f" ({self.t['attested'].format(**f.attested)})" if f.attested else ""

@@ -16,6 +16,7 @@ from freigabe.usecases import repo_audit
 from freigabe.usecases.attest import apply_attestations
 from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.targets import open_target
+from freigabe.usecases.waive import apply_waivers
 
 Area = Literal["repo", "github", "server"]
 
@@ -61,7 +62,7 @@ def run_audit(
             entries = read_target_entries(target.transport, target.layout)
     finally:
         target.close()
-    result.findings = apply_attestations(result.findings, entries)
+    result.findings = apply_waivers(apply_attestations(result.findings, entries), entries, loaded.root)
     env = loaded.config.environment(env_name)
     production = env_name in loaded.config.policy.production_environments or env.promotion is not None
     result.decision = decide(result.findings, env_name, loaded.config.policy, production)
