@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from freigabe.report.catalog_de import german
+
 from .conftest import Project
 from .fixtures import workflows as W
 from .support.needs import need
@@ -104,6 +106,18 @@ def test_german(reported: tuple[Project, dict[str, Path]]) -> None:
     ):
         assert words in md, words
     assert "ˋ" not in md and "`// empty`" in md  # real backticks: code spans in fix texts
+    # the findings' and steps' own texts are German too, not only the headings
+    data = json.loads(next(out.glob("*.json")).read_text())
+    untranslated = [
+        text
+        for f in data["findings"]
+        if not f["id"].startswith(("zizmor.", "actionlint.", "tool."))
+        for text in (f["title"], f["soll"], f["fix"])
+        if text and german(text) == text and re.search(r"[a-z]{3,} [a-z]{3,}", text)  # words, not only facts
+    ]
+    untranslated += [s["title"] for s in data["plan"]["steps"] if german(s["title"]) == s["title"]]
+    assert not untranslated, untranslated
+    assert "Layer-2-Gates:" in md and "Atomarer Switch: current →" in md and "jq-null-Guard (deploy-staging.yml)" in md
     bad = project.cli("plan", "staging", "--bundle", str(bundle), "--lang", "fr")
     assert bad.exit_code == 2 and "use en or de" in bad.output
 

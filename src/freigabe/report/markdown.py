@@ -49,7 +49,10 @@ def _findings(r: Report, rows: list[Finding]) -> list[str]:
     return [
         *_table(
             [r.t["topic"], r.t["soll"], r.t["ist"], r.t["impact"], r.t["state"], r.t["where"]],
-            [[f.title, f.soll, f.ist, f.impact, status_text(r, f), f.location or f.key] for f in rows],
+            [
+                [r.tr(f.title), r.tr(f.soll), r.tr(f.ist), f.impact, status_text(r, f), f.location or f.key]
+                for f in rows
+            ],
         ),
         "",
     ]
@@ -83,7 +86,7 @@ def render(r: Report) -> str:
         out += _table(
             [t["step"], t["what"], t["source"], t["duration"], t["on_failure"]],
             [
-                [f"{i + 1}. {s.id}", s.title, s.source, f"~{s.expected_seconds:g} s", r.policy_text(s)]
+                [f"{i + 1}. {s.id}", r.tr(s.title), s.source, f"~{s.expected_seconds:g} s", r.policy_text(s)]
                 for i, s in enumerate(plan.steps)
             ],
         )
@@ -98,12 +101,12 @@ def render(r: Report) -> str:
         [
             [
                 i + 1,
-                f.title,
-                f.soll,
-                f.ist,
+                r.tr(f.title),
+                r.tr(f.soll),
+                r.tr(f.ist),
                 f.impact,
                 status_text(r, f),
-                f.fix or "—",
+                r.tr(f.fix) or "—",
             ]
             for i, f in enumerate(r.delta())
         ],
@@ -118,7 +121,7 @@ def render(r: Report) -> str:
             md(text),
             "",
         ]
-        out += [f"{i + 1}. {md(reason)}" for i, reason in enumerate(d.reasons)]
+        out += [f"{i + 1}. {md(reason)}" for i, reason in enumerate(r.reasons())]
     out += ["", f"## {t['s7']}", ""]
     if plan:
         out += [*fenced("mermaid", mermaid(plan.steps, t["abort_policy"], t["rollback_policy"], plan.release)), ""]
@@ -135,7 +138,7 @@ def render(r: Report) -> str:
     out += (
         _table(
             [t["risk"], t["impact"], t["mitigation"], t["state"]],
-            [[f"{f.title}: {f.ist}", f.impact, f.fix or "—", status_text(r, f)] for f in risky],
+            [[f"{r.tr(f.title)}: {r.tr(f.ist)}", f.impact, r.tr(f.fix) or "—", status_text(r, f)] for f in risky],
         )
         if risky
         else [f"_{t['no_findings']}_"]

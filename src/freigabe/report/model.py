@@ -9,6 +9,7 @@ from freigabe.config.models import ABORT_PHRASE, FIX_PHRASE, Config
 from freigabe.core.decision import Decision
 from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
+from freigabe.report.catalog_de import german
 from freigabe.report.i18n import labels
 
 SCHEMA_VERSION = 1
@@ -30,6 +31,28 @@ class Report:
     def t(self) -> dict[str, str]:
         return labels(self.lang)
 
+    def tr(self, text: str) -> str:
+        """A finding's or step's text in the report's language (facts inside stay as they are)."""
+        return german(text) if self.lang == "de" else text
+
+    def reasons(self) -> list[str]:
+        """The decision's reasons, in the report's language."""
+        if self.decision is None:
+            return []
+        if self.lang != "de":
+            return list(self.decision.reasons)
+        by_key = {f.key: f for f in self.findings}
+        lines = []
+        for key in [*self.decision.blocking, *self.decision.conditions, *self.decision.waived]:
+            f = by_key.get(key)
+            if f is None:
+                continue
+            if key in self.decision.waived and f.waived:
+                lines.append(f"{f.impact}: {self.tr(f.title)} — {self.t['waived'].format(**f.waived)}")
+            else:
+                lines.append(f"{f.impact}: {self.tr(f.title)} — {self.tr(f.ist)}")
+        return lines
+
     def area(self, name: str) -> list[Finding]:
         return [f for f in self.findings if f.area == name]
 
@@ -44,13 +67,14 @@ class Report:
     def preconditions(self) -> list[tuple[bool, str]]:
         rows = []
         for f in self.delta():
+            title = self.tr(f.title)
             if f.waived and f.status != "ok":
-                rows.append((True, f"{f.title}: {self.t['waived'].format(**f.waived)}"))
+                rows.append((True, f"{title}: {self.t['waived'].format(**f.waived)}"))
             elif f.status == "ok":
-                rows.append((True, f"{f.title}: {f.ist}"))
+                rows.append((True, f"{title}: {self.tr(f.ist)}"))
             elif f.status in ("fail", "pending"):
                 note = f" ({self.t['attested'].format(**f.attested)})" if f.attested else ""
-                rows.append((False, f"{f.title}: {f.fix or f.soll}{note}"))
+                rows.append((False, f"{title}: {self.tr(f.fix or f.soll)}{note}"))
         return rows
 
     def acceptance(self) -> list[str]:
@@ -67,7 +91,7 @@ class Report:
 
     def abort_criteria(self) -> tuple[list[str], list[str]]:
         before = [
-            self.t["abort_blocking"].format(f=f"{f.key} — {f.title}")
+            self.t["abort_blocking"].format(f=f"{f.key} — {self.tr(f.title)}")
             for f in self.findings
             if self.decision and f.key in self.decision.blocking
         ]
