@@ -147,3 +147,34 @@ def test_headline_picks_the_line_that_says_what_failed() -> None:
     assert headline(laravel).startswith("SQLSTATE[HY000] [2002] Connection refused")
     assert headline("line one\nline two\n") == "line two"
     assert headline("") == ""
+
+
+def test_the_spinner_counts_the_seconds_of_the_running_step() -> None:
+    import time
+
+    from rich.console import Console
+
+    from freigabe.render import _Elapsed
+
+    text = _Elapsed("[7/20] Readiness: poll /REVISION")
+    text.started -= 12.4
+    console = Console(record=True, width=120)
+    console.print(text)
+    assert "[7/20] Readiness: poll /REVISION 12 s" in console.export_text()
+    assert time.monotonic() - text.started >= 12
+
+
+def test_the_stale_plan_message_gives_a_command_that_works_as_printed(deployed: Project) -> None:
+    import shlex
+
+    bundle = deployed.build("v2")
+    plan = deployed.plan_id("staging", bundle.path)
+    toml = deployed.root / "freigabe.toml"
+    toml.write_text(toml.read_text().replace("keep_releases = 3", "keep_releases = 4", 1))
+    stale = deployed.cli("deploy", "staging", "--plan", plan, "--approve", PHRASE)
+    assert stale.exit_code == ExitCode.APPROVAL
+    command = stale.output.split("make a new plan with `")[1].split("`")[0]
+    argv = shlex.split(command)
+    assert argv[:3] == ["freigabe", "plan", "staging"]
+    again = deployed.cli(*argv[1:])
+    assert again.exit_code == 0 and "plan id" in again.output
