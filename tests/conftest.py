@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from freigabe import failpoints
 from freigabe.adapters.bundle import BundleInfo
-from freigabe.adapters.webserver import ReleaseHandler, ReleaseServer
+from freigabe.adapters.demo_webserver import ReleaseHandler, ReleaseServer
 from freigabe.cli import app
 from freigabe.config import LoadedConfig, load_config
-from freigabe.usecases import demo_app
+from freigabe.demo import app as demo_app
 from freigabe.usecases.build import build
 
 from .support.mariadb import MariaDB, start_mariadb
@@ -221,6 +221,16 @@ def live(request: pytest.FixtureRequest, project: Project) -> Project:
     result = project.deploy("staging", bundle.path)
     assert result.exit_code == 0, result.output
     assert "v1" in project.served_version()
+    return project
+
+
+@pytest.fixture
+def live_ssh(project: Project, sshd: Sshd) -> Project:
+    """Staging, reached through the real sshd, serves a good v1 release."""
+    project.use_ssh(sshd)
+    bundle = project.build("v1")
+    result = project.deploy("staging", bundle.path)
+    assert result.exit_code == 0, result.output
     return project
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from freigabe.audit.github import audit_github
+from freigabe.adapters import github_facts
+from freigabe.audit.github import evaluate
 from freigabe.config.models import GitHubConfig
 from freigabe.core.findings import Finding
 
@@ -47,7 +48,7 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
 
 def _audit(gh: FakeGitHub, **cfg: Any) -> dict[str, Finding]:
     config = GitHubConfig(repo="acme/shop", api_url=gh.url, **cfg)
-    return {f.key: f for f in audit_github(config, SHA)}
+    return {f.key: f for f in evaluate(github_facts.read(config, SHA), config)}
 
 
 def test_unprotected_main_is_a_p0_failure(gh: FakeGitHub) -> None:

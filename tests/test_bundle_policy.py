@@ -152,7 +152,7 @@ def _member(
 @pytest.mark.parametrize(
     ("member", "fragment"),
     [
-        (_member("public/.env", b"APP_KEY=x\n"), "public/.env, which looks secret"),
+        (_member("public/.env", b"APP_KEY=x\n"), "public/.env, which looks like a secret"),
         (_member("storage/oauth-private.key", PRIVATE_KEY.encode()), "contains a private key"),
         (_member("bin/helper", b"#!/bin/sh\n", 0o4755), "bin/helper has the setuid bit set (mode 4755)"),
         (_member("public/uploads", None, 0o1777, tarfile.DIRTYPE), "public/uploads has the sticky bit set"),

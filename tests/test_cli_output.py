@@ -154,7 +154,7 @@ def test_the_spinner_counts_the_seconds_of_the_running_step() -> None:
 
     from rich.console import Console
 
-    from freigabe.render import _Elapsed
+    from freigabe.terminal import _Elapsed
 
     text = _Elapsed("[7/20] Readiness: poll /REVISION")
     text.started -= 12.4

@@ -102,7 +102,7 @@ def test_every_problem_is_named_with_its_key_path() -> None:
     problems = "\n".join(caught.value.problems)
     for fragment in [
         "environments.staging.deploy_path: 'relative/path' must be an absolute path",
-        "environments.staging.url: 'ftp://x' must start with http://",
+        "environments.staging.url: 'ftp://x' must be an http:// or https:// URL",
         "environments.staging.keep_releases: Input should be greater than or equal to 2",
         "environments.staging.kep_releases: Extra inputs are not permitted — remove it or correct the spelling",
         "environments.staging.health.0.expect_status: a health check that expects 401/403 cannot fail",

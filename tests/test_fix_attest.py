@@ -67,11 +67,18 @@ def test_fix_branch_protection_through_the_api(deployed: Project, github: FakeGi
     assert len(puts) == 1 and puts[0][1].endswith("/branches/main/protection")
     body = puts[0][2]
     assert body is not None and body["required_status_checks"]["contexts"][-1] == "check-staging"
-    events = [
-        json.loads(line)["event"]
-        for line in (deployed.deploy_path() / ".freigabe/ledger.jsonl").read_text().splitlines()
+    # the fix is a run of the executor like any change: approved, its step, its end, on record
+    fix_run = [e for e in deployed.ledger() if e["event"] == "plan.approved" and e["data"]["kind"] == "fix"][-1]["run"]
+    run = [e for e in deployed.ledger() if e["run"] == fix_run]
+    assert [e["event"] for e in run] == [
+        "plan.approved",
+        "run.started",
+        "step.started",
+        "step.finished",
+        "run.finished",
     ]
-    assert events[-2:] == ["fix.approved", "fix.applied"]
+    assert run[3]["data"]["step"] == "fix.github.protect" and run[3]["data"]["outcome"] == "ok"
+    assert run[-1]["data"]["outcome"] == "done"
 
 
 def test_fix_refused_by_github_says_so(deployed: Project, github: FakeGitHub) -> None:
@@ -88,7 +95,10 @@ def test_fix_refused_by_github_says_so(deployed: Project, github: FakeGitHub) ->
         "PROD-FIX FREIGEGEBEN",
     )
     # the facts changed (now unreadable → pending); the same plan still applies, GitHub refuses
-    assert stale.exit_code == ExitCode.APPROVAL and "refused by GitHub (HTTP 403" in stale.output
+    assert (
+        stale.exit_code == ExitCode.APPROVAL
+        and "GitHub refused the branch protection of develop (HTTP 403" in stale.output
+    )
 
 
 def test_fix_failed_release_and_stale_fix_plan(deployed: Project) -> None:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from freigabe import failpoints
+from freigabe.core.ledger import serialize
 from freigabe.errors import ExitCode
 
 from .conftest import TOKEN, Project
@@ -196,24 +197,51 @@ def test_current_is_never_missing_during_deploy_and_rollback(live: Project) -> N
     assert not failures, failures[:5]
 
 
-def test_an_edited_entry_with_a_recomputed_hash_breaks_the_chain(deployed: Project) -> None:
-    """Someone edits an entry on the target *and* in the local copy, and recomputes its hash:
-    only the next entry's `prev` link shows it."""
-    from freigabe.core.ledger import entry_hash, serialize
-
+def test_an_entry_spliced_in_from_another_ledger_breaks_the_chain(deployed: Project) -> None:
+    """Someone replaces an entry on the target *and* in the local copy with a genuine entry of the
+    same number from another environment's ledger: its hash and signature are valid, its number
+    fits; only its `prev` link shows that it does not belong."""
+    v1 = deployed.build("v1b")
+    assert deployed.deploy("production", v1.path).exit_code == 0
+    donor = deployed.ledger("production")
     paths = [deployed.deploy_path() / ".freigabe/ledger.jsonl", deployed.root / ".freigabe/ledger/staging.jsonl"]
     for path in paths:
         entries = [json.loads(line) for line in path.read_text().splitlines()]
-        index = next(i for i, e in enumerate(entries) if e["event"] == "step.finished" and e["data"]["outcome"] == "ok")
-        entries[index]["data"]["summary"] = "nothing happened here"
-        entries[index]["hash"] = entry_hash(entries[index])
+        index = 5
+        assert entries[index]["seq"] == donor[index]["seq"]
+        entries[index] = donor[index]
         path.write_text("".join(serialize(e) for e in entries))
+    (deployed.root / ".freigabe/ledger/staging.head.json").unlink()  # the witness forgets where it was
     result = deployed.cli("ledger", "verify", "staging")
     assert result.exit_code == ExitCode.LEDGER, result.output
     assert "does not follow the entry before it" in result.output
+    assert "no valid signature" not in result.output and "was edited" not in result.output
+
+
+def test_a_forged_entry_with_a_recomputed_hash_is_refused(deployed: Project) -> None:
+    """An entry appended on the target with a correct hash and `prev`, but no key freigabe holds."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from freigabe.core import ledger
+    from freigabe.core.ledger import Signer
+
+    path = deployed.deploy_path() / ".freigabe/ledger.jsonl"
+    head = json.loads(path.read_text().splitlines()[-1])
+    forged = ledger.make_entry(
+        head,
+        env="staging",
+        run="forged",
+        event="run.finished",
+        data={"outcome": "deployed"},
+        signer=Signer(Ed25519PrivateKey.generate()),
+    )
+    with path.open("a") as fh:
+        fh.write(ledger.serialize(forged))
+    result = deployed.cli("ledger", "verify", "staging")
+    assert result.exit_code == ExitCode.LEDGER and "a key freigabe.toml does not trust" in result.output
     bundle = deployed.build("v2")
-    refused = deployed.deploy("staging", bundle.path)
-    assert refused.exit_code == ExitCode.LEDGER and "does not verify" in refused.output
+    refused = deployed.cli("plan", "staging", "--bundle", str(bundle.path))
+    assert refused.exit_code == ExitCode.LEDGER and "does not trust" in refused.output
 
 
 def test_health_is_not_enough_the_new_release_must_answer(deployed: Project) -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from freigabe.core import ledger
+from freigabe.core.ledger import Signer
+
+SIGNER = Signer(Ed25519PrivateKey.generate())
 
 
-def _chain(n: int = 5) -> list[dict[str, Any]]:
+def _chain(n: int = 5, signer: Signer = SIGNER) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for index in range(n):
         entries.append(
@@ -18,6 +23,7 @@ def _chain(n: int = 5) -> list[dict[str, Any]]:
                 run="r1",
                 event="step.finished",
                 data={"i": index, "outcome": "ok"},
+                signer=signer,
             )
         )
     return entries
@@ -35,12 +41,32 @@ def test_edit_is_detected() -> None:
     assert any("entry 3 (seq 3) was edited" in p for p in problems)
 
 
-def test_edit_with_recomputed_hash_breaks_the_next_link() -> None:
+def test_edit_with_recomputed_hash_breaks_the_signature_and_the_next_link() -> None:
     entries = _chain()
     entries[2]["data"]["outcome"] = "failed"
     entries[2]["hash"] = ledger.entry_hash(entries[2])
     problems = ledger.verify_chain(entries).problems
+    assert any("entry 3 (seq 3) has no valid signature" in p for p in problems)
     assert any("entry 4 (seq 4) does not follow" in p for p in problems)
+
+
+def test_only_trusted_keys_may_sign() -> None:
+    mine, stranger = SIGNER, Signer(Ed25519PrivateKey.generate())
+    assert ledger.verify_chain(_chain(), trusted={mine.id}).ok
+    forged = _chain(3)
+    forged.append(ledger.make_entry(forged[-1], env="staging", run="x", event="run.finished", data={}, signer=stranger))
+    problems = ledger.verify_chain(forged, trusted={mine.id}).problems
+    assert problems == [
+        f"entry 4 (seq 4) is signed by {stranger.id}, a key freigabe.toml does not trust ([ledger] trusted_keys)"
+    ]
+    assert ledger.verify_chain(forged, trusted={mine.id, stranger.id}).ok
+
+
+def test_a_torn_last_line_is_split_off() -> None:
+    text = "".join(ledger.serialize(e) for e in _chain(2)).encode()
+    complete, torn = ledger.complete_prefix(text + b'{"seq":3,"ts"')
+    assert complete == text and torn == b'{"seq":3,"ts"'
+    assert ledger.complete_prefix(text) == (text, b"")
 
 
 def test_removal_and_reordering_are_detected() -> None:

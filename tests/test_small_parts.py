@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.adapters.dotenv import parse_dotenv
 from freigabe.adapters.health import check_assets, manifest_files, probe_release, run_health_check
-from freigabe.adapters.webserver import ReleaseServer
 from freigabe.core.redact import MASK, Redactor
 
 

@@ -1,4 +1,4 @@
-"""The command line: parse, call a use case, render. No deployment logic lives here."""
+"""The command line: parse, call a use case, terminal. No deployment logic lives here."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from freigabe import render
+from freigabe import terminal
 from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
 from freigabe.config.models import ABORT_PHRASE
 from freigabe.core.plan import Plan
+from freigabe.core.redact import REDACTOR
 from freigabe.core.words import plural
 from freigabe.errors import ExitCode, FreigabeError, UsageError
 from freigabe.interrupts import Interrupted
@@ -52,8 +53,17 @@ def _main(
 # Piped output (CI logs, scripts) is never wrapped at 80 columns: a finding id, a path or an
 # approval phrase stays on one line. A terminal gets its own width.
 _PIPED_WIDTH = None if sys.stdout.isatty() else 240
-out = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
+
+
+class RedactingConsole(Console):
+    """Everything the terminal shows passes the process's one redactor, whatever printed it."""
+
+    def _render_buffer(self, buffer: Any) -> str:
+        return REDACTOR.text(super()._render_buffer(buffer))
+
+
+out = RedactingConsole(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+err = RedactingConsole(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help=f"Path to {CONFIG_NAME} (default: search upwards).")
@@ -83,8 +93,8 @@ def _load(config: Path | None) -> LoadedConfig:
 
 
 def _ask(plan: Plan) -> str | None:
-    render.print_plan(out, plan)
-    render.print_verdict(out, plan)
+    terminal.print_plan(out, plan)
+    terminal.print_verdict(out, plan)
     if not sys.stdin.isatty():
         return None
     out.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}, or {ABORT_PHRASE} to cancel:")
@@ -169,9 +179,9 @@ def plan(
         if as_json:
             out.print_json(json.dumps(made.to_json()))
             return
-        render.print_plan(out, made)
-        render.print_findings(out, planned.audit.findings)
-        render.print_decision(out, made.decision)
+        terminal.print_plan(out, made)
+        terminal.print_findings(out, planned.audit.findings)
+        terminal.print_decision(out, made.decision)
         out.print(f"report: {paths['md']}\n        {paths['html']}\n        {paths['json']}")
         if made.decision and made.decision.verdict == "NO-GO":
             out.print("\n[bold red]NO-GO[/]: fix the blocking findings, then plan again")
@@ -218,11 +228,11 @@ def audit(
                 )
             )
         else:
-            render.print_findings(out, result.findings)
+            terminal.print_findings(out, result.findings)
             for what, why in result.skipped.items():
                 out.print(f"[dim]{what}: not run — {escape(why)}[/]")
             if result.decision:
-                render.print_decision(out, result.decision)
+                terminal.print_decision(out, result.decision)
         if result.decision and result.decision.verdict == "NO-GO":
             raise typer.Exit(int(ExitCode.APPROVAL))  # a pipeline can gate on the audit (documented: 7)
 
@@ -275,7 +285,7 @@ def restore(
         if plan_id is None or approve is None:
             made = restores.plan_restore(loaded, env, backup, files)
             out.print(f"restore plan [bold]{made.id[:16]}[/] for {env}:")
-            for step in made.describe():
+            for step in restores.describe(made):
                 out.print(f"  • {escape(step)}")
             flag = " --files" if files else ""
             out.print(
@@ -334,13 +344,13 @@ def _apply(
     from freigabe.usecases.apply import apply_plan, prepare_bundle
 
     prepared = prepare_bundle(loaded, made, bundle)
-    reporter = render.ConsoleReporter(out)
+    reporter = terminal.ConsoleReporter(out)
     if approve is None and made.decision is not None and made.decision.verdict == "NO-GO" and not verdict_shown:
-        render.print_plan(out, made)
-        render.print_verdict(out, made)  # then apply_plan refuses: a NO-GO plan is never asked about
+        terminal.print_plan(out, made)
+        terminal.print_verdict(out, made)  # then apply_plan refuses: a NO-GO plan is never asked about
     if approve is not None:
         if not verdict_shown:
-            render.print_verdict(out, made)
+            terminal.print_verdict(out, made)
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")
     result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
     for warning in result.warnings:
@@ -407,8 +417,8 @@ def rollback(
             made = plan_rollback(loaded, env, to)
             save_plan(loaded, made)
             if approve is not None:
-                render.print_plan(out, made)
-                render.print_verdict(out, made)
+                terminal.print_plan(out, made)
+                terminal.print_verdict(out, made)
                 raise UsageError(
                     f"rollback plan {made.id[:12]} was made; approve it with "
                     f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
@@ -437,8 +447,8 @@ def recover(
             made = plan_recover(loaded, env)
             save_plan(loaded, made)
             if approve is not None:
-                render.print_plan(out, made)
-                render.print_verdict(out, made)
+                terminal.print_plan(out, made)
+                terminal.print_verdict(out, made)
                 raise UsageError(
                     f"recover plan {made.id[:12]} was made; approve it with "
                     f"--plan {made.id[:12]} --approve '{made.approval_phrase}'"
@@ -467,10 +477,10 @@ def promote(
         if promotion.audit is not None:
             paths = write_report(loaded, env, made, promotion.audit)
             out.print(f"report: {paths['html']}")
-        render.print_verdict(out, made)
+        terminal.print_verdict(out, made)
         refuse_no_go(made)  # a NO-GO promotion gets neither a pre-flight nor an approval hint
         out.print("pre-flight (read-only):")
-        run_preflight(loaded, env, promotion.bundle, render.ConsoleReporter(out))
+        run_preflight(loaded, env, promotion.bundle, terminal.ConsoleReporter(out))
         _apply(loaded, made, promotion.bundle, approve, verdict_shown=True)
 
 
@@ -491,7 +501,7 @@ def preflight(
         if bundle is None:
             bundle = default_bundle(loaded, env)
             out.print(f"bundle: {bundle}")
-        run_preflight(loaded, env, bundle, render.ConsoleReporter(out))
+        run_preflight(loaded, env, bundle, terminal.ConsoleReporter(out))
         out.print(f"[bold green]pre-flight passed[/] for {env}: nothing was switched; the temporary copy is removed")
 
 
@@ -508,7 +518,7 @@ def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
         if not st.deployed:
             out.print(f"{env}: freigabe has not deployed to {st.deploy_path} yet (no ledger, no current link)")
             return
-        out.print(render.status_table(st))
+        out.print(terminal.status_table(st))
         live = "" if not st.current else (" (verified)" if st.live.get("verified") else " [bold red](NOT verified)[/]")
         out.print(f"current: [bold]{st.current or 'none'}[/]{live}")
         if st.lock:
@@ -543,9 +553,11 @@ def cleanup(
     from freigabe.usecases.cleanup import cleanup as run_cleanup
 
     with failures():
-        doomed = run_cleanup(_load(config), env, dry_run=dry_run)
+        doomed, stray = run_cleanup(_load(config), env, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         out.print(f"{verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else ""))
+        if stray:
+            out.print(f"{verb} {plural(len(stray), 'leftover')} of crashed runs: {escape(', '.join(stray))}")
 
 
 @app.command()
@@ -590,6 +602,8 @@ def ledger_verify(
                     f"[green]✔[/] {check.environment}: {plural(check.target_entries, 'entry', 'entries')}, chain intact"
                     + (f", local copy agrees ({check.local_entries})" if check.local_entries else "")
                 )
+            for note in [] if as_json else check.notes:
+                out.print(f"    [yellow]note:[/] {escape(note)}")
         if bad:
             raise LedgerError(
                 f"the ledger of {', '.join(bad)} does not verify; treat its records "
@@ -618,7 +632,7 @@ def demo(
     directory: Annotated[Path | None, typer.Option("--dir", help="Empty folder to work in.")] = None,
 ) -> None:
     """The whole pipeline on this machine: build, plan, approve, deploy, fail, roll back, promote."""
-    from freigabe.usecases.demo import run_demo
+    from freigabe.demo.run import run_demo
 
     with failures():
         run_demo(directory, out)

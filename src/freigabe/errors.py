@@ -92,5 +92,9 @@ class RunInterrupted(FreigabeError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class ConnectionLost(TargetError):
+    """The connection to the target broke during the run (it may come back: see `reconnect`)."""
+
+
 class LedgerError(FreigabeError):
     exit_code = ExitCode.LEDGER

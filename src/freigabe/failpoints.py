@@ -6,7 +6,8 @@ a hit is one dictionary lookup and one environment lookup. Tests arm points in t
 
 * in-process: `arm("step.after:bundle.upload", callback)` (the callback may change the
   target, raise, or record that the point was reached), `disarm_all()` afterwards;
-* across processes: `FREIGABE_FAILPOINTS="name=action,name=action"` with the actions
+* across processes: `FREIGABE_FAILPOINTS="name=action,name@3=action"` (`@3`: the third time the
+  point is reached) with the actions
   `kill` (SIGKILL to this process: a crash that no handler sees), `sigterm`, `sigint`,
   `sighup` (the signal to this process), `raise` (an unexpected exception, as a bug
   would throw) and `pause` (create `$FREIGABE_FAILPOINT_DIR/<name>.paused` and wait until
@@ -42,13 +43,19 @@ def disarm_all() -> None:
     _armed.clear()
 
 
+_hits: dict[str, int] = {}
+
+
 def _from_env(name: str) -> str | None:
+    """The action armed for this hit of `name`: `name=action` on every hit, `name@N=action` on the N-th."""
     spec = os.environ.get(ENV)
     if not spec:
         return None
+    _hits[name] = _hits.get(name, 0) + 1
     for item in spec.split(","):
         key, _, action = item.strip().partition("=")
-        if key == name:
+        point, _, nth = key.partition("@")
+        if point == name and (not nth or int(nth) == _hits[name]):
             return action or "raise"
     return None
 

@@ -308,7 +308,7 @@ def enforce_policy(scan: BundleScan, label: str, allow_secrets: Iterable[str] = 
         member, why = next(iter(found.items()))
         more = f" (and {len(found) - 1} more: {', '.join(list(found)[1:4])})" if len(found) > 1 else ""
         raise BundleError(
-            f"bundle {label} contains {member}{more}, which looks secret: {why}; keep it out of the "
+            f"bundle {label} contains {member}{more}, which looks like a secret ({why}); keep it out of the "
             f"bundle ([build] exclude), or if it must ship, allow that exact path in [build] allow_secrets"
         )
 

@@ -1,4 +1,5 @@
-"""GitHub audit: branch protection (classic + rulesets), workflows, recent runs, build artifact."""
+"""GitHub audit: the facts GitHub shows (gathered by `adapters.github_facts`) and pure checks on them:
+branch protection (classic + rulesets), workflows, recent runs, build artifact."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from freigabe.adapters.github import Answer, GitHub, GitHubError
 from freigabe.config.models import BranchPolicy, GitHubConfig
 from freigabe.core.findings import Finding, Impact, finding
 from freigabe.core.words import plural
@@ -15,6 +15,18 @@ ADMIN_READ = (
     "a token with the repository permission 'Administration: read' (fine-grained) or admin "
     "rights on the repository (classic token with `repo` scope)"
 )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What GitHub answered to one request: the status and the JSON body, as facts."""
+
+    status: int
+    body: Any
+
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message", "")) if isinstance(self.body, dict) else ""
 
 
 @dataclass
@@ -35,34 +47,6 @@ class GitHubFacts:
     downloads: dict[int, int] = field(default_factory=dict)  # artifact id → HTTP status of /zip
     sha: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
-
-
-def gather(gh: GitHub, sha: str | None) -> GitHubFacts:
-    cfg = gh.config
-    facts = GitHubFacts(gh.authenticated, sha=sha)
-    for branch in cfg.branches:
-        facts.branches.append(BranchFacts(branch, gh.branch_protection(branch), gh.branch_rules(branch)))
-    try:
-        facts.workflows = gh.workflows()
-    except GitHubError as exc:
-        facts.errors["workflows"] = exc.message
-    for wf in cfg.deploy_workflows:
-        try:
-            facts.runs[wf] = gh.runs(wf, cfg.recent_runs)
-        except GitHubError as exc:
-            facts.errors[f"runs:{wf}"] = exc.message
-    if sha:
-        try:
-            facts.build_runs = gh.runs(cfg.build_workflow, 20, head_sha=sha)
-            good = [r for r in facts.build_runs if r.get("status") == "completed" and r.get("conclusion") == "success"]
-            if good:
-                facts.artifacts = gh.artifacts(int(good[0]["id"]))
-                for art in facts.artifacts:
-                    if str(art.get("name", "")).startswith(cfg.bundle_prefix) and not art.get("expired"):
-                        facts.downloads[int(art["id"])] = gh.artifact_download(int(art["id"])).status
-        except GitHubError as exc:
-            facts.errors["build"] = exc.message
-    return facts
 
 
 # ---------------------------------------------------------------- checks (pure)
@@ -323,8 +307,3 @@ def check_build_artifact(f: GitHubFacts, cfg: GitHubConfig) -> list[Finding]:
 def evaluate(f: GitHubFacts, cfg: GitHubConfig) -> list[Finding]:
     rows = [check_branch(b, cfg.branches[b.branch], cfg.repo) for b in f.branches]
     return rows + check_workflows(f, cfg) + check_recent_runs(f, cfg) + check_build_artifact(f, cfg)
-
-
-def audit_github(cfg: GitHubConfig, sha: str | None) -> list[Finding]:
-    with GitHub(cfg) as gh:
-        return evaluate(gather(gh, sha), cfg)

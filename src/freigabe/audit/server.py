@@ -1,29 +1,17 @@
-"""Server audit: facts gathered through the transport (read-only), then pure checks."""
+"""Server audit: the facts a target shows (gathered by `adapters.server_facts`), and pure checks.
+
+Each check is a function of `ServerFacts` only: no transport, no I/O. The facts arrive redacted.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from freigabe.adapters.remote_digest import remote_value_digest
-from freigabe.adapters.transport import Transport
-from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding, finding
-from freigabe.core.layout import is_release_name
 from freigabe.core.runs import live_state
 from freigabe.core.words import plural
-from freigabe.errors import UsageError
-from freigabe.usecases import lock as locks
-from freigabe.usecases.placeholders import resolved_config
-from freigabe.usecases.records import read_target_entries
-from freigabe.usecases.status import list_releases, read_marks
-from freigabe.usecases.targets import Target
 
 
 @dataclass
@@ -63,130 +51,7 @@ class ServerFacts:
     disk_measured_at: str = ""
     url: str = ""
     url_answer: str | None = None  # why the environment URL does not answer; None: it answers
-
-
-def _token_env(loaded: LoadedConfig, env_name: str) -> str | None:
-    env = loaded.config.environment(env_name)
-    for check in env.health:
-        if check.bearer_token_env:
-            return check.bearer_token_env
-    return None
-
-
-def _drift(target: Target, release: str, revision_file: str) -> dict[str, list[str]] | None:
-    t, layout = target.transport, target.layout
-    sums = layout.sums(release)
-    if not t.exists(sums):
-        return None
-    release_dir = layout.release(release)
-    check = t.run(
-        ["sh", "-c", 'cd "$1" && sha256sum --quiet -c "$2" 2>/dev/null', "sh", release_dir, sums], timeout=600
-    )
-    changed = sorted(
-        {
-            line.rsplit(":", 1)[0].removeprefix("./")
-            for line in check.output.splitlines()
-            if line.rstrip().endswith(("FAILED", "FAILED open or read"))
-        }
-    )
-    listed = t.run(["sh", "-c", 'cd "$1" && find . -type f', "sh", release_dir], timeout=600)
-    known = {line.split("  ", 1)[1].strip() for line in t.read(sums).decode().splitlines() if "  " in line}
-    added = sorted(
-        p.removeprefix("./") for p in listed.output.splitlines() if p and p not in known and p != f"./{revision_file}"
-    )
-    return {"changed": changed, "added": added}
-
-
-def _nearest_existing(t: Transport, path: str) -> str:
-    """A deploy path that does not exist yet is measured where it will be created."""
-    while path not in ("", "/") and not t.exists(path):
-        path = posixpath.dirname(path)
-    return path or "/"
-
-
-def _probe_url(url: str) -> str | None:
-    """None when the environment URL answers at all (any HTTP status), else why it does not."""
-    try:
-        httpx.get(url, timeout=10.0, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
-    return None
-
-
-def gather(target: Target, loaded: LoadedConfig, env_name: str, needs_bytes: int = 0) -> ServerFacts:
-    t, layout, env = target.transport, target.layout, target.env
-    cfg = loaded.config
-    link = t.readlink(layout.current)
-    current = layout.release_of(link)
-    current_dir = layout.release(current) if current else None
-    is_release = bool(current_dir and t.is_dir(current_dir))
-    missing = []
-    if is_release and current_dir:
-        missing = [f for f in cfg.gates.required_files if not t.exists(f"{current_dir}/{f}")]
-        missing += [f"{d}/" for d in cfg.gates.required_dirs if not t.is_dir(f"{current_dir}/{d}")]
-    held = locks.read_lock(t, layout)
-    token_env = _token_env(loaded, env_name)
-    local_digest = remote_digest = None
-    note = "no health check uses a bearer token"
-    if token_env:
-        value = os.environ.get(token_env)
-        local_digest = hashlib.sha256(value.encode()).hexdigest() if value else None
-        remote_digest, note = remote_value_digest(t, f"{layout.shared}/.env", env.server.token_key)
-        if value is None:
-            note = f"{token_env} is not set in this shell"
-    try:
-        resolved = resolved_config(loaded, env_name, t)
-    except UsageError:
-        resolved = cfg  # the plan says what is missing; the sudo check sees the placeholder
-    renv = resolved.environment(env_name)
-    reload_cmds = renv.reload if renv.reload is not None else resolved.deploy.reload
-    sudo_cmds = [argv for argv in reload_cmds if argv and argv[0] == "sudo"]
-    sudo = []
-    for argv in sudo_cmds:
-        rest = [a for a in argv[1:] if a not in ("-n", "--non-interactive")]
-        result = t.run(["sudo", "-n", "-l", *rest], timeout=20)
-        sudo.append(CommandFact(["sudo", "-n", "-l", *rest], result.returncode, result.output[-400:]))
-    nginx_test = None
-    if env.server.nginx_test:
-        result = t.run(env.server.nginx_test, timeout=30)
-        nginx_test = CommandFact(env.server.nginx_test, result.returncode, result.output[-600:])
-    configs = {path: t.read(path).decode("utf-8", "replace") for path in env.server.nginx_config if t.exists(path)}
-    migrations = None
-    if env.server.migrations_status and is_release and current_dir:
-        result = t.run(env.server.migrations_status, cwd=current_dir, timeout=120)
-        migrations = CommandFact(env.server.migrations_status, result.returncode, result.output[-4000:])
-    return ServerFacts(
-        deploy_path=env.deploy_path,
-        current_link=link,
-        current=current,
-        current_is_release=is_release,
-        releases=sorted(r for r in list_releases(target) if is_release_name(r)),
-        marks=read_marks(target),
-        ledger=read_target_entries(t, layout),
-        required_files=list(cfg.gates.required_files),
-        required_dirs=list(cfg.gates.required_dirs),
-        missing_in_current=missing,
-        lock=held.to_json() | {"text": locks.describe(held), "stale": held.stale_reason(env.lock_stale_after)}
-        if held
-        else None,
-        free_bytes=t.disk_free(_nearest_existing(t, env.deploy_path)),
-        disk_measured_at=_nearest_existing(t, env.deploy_path),
-        url=env.url,
-        url_answer=_probe_url(env.url),
-        needs_bytes=needs_bytes,
-        token_env=token_env,
-        token_local_digest=local_digest,
-        token_remote_digest=remote_digest,
-        token_note=note,
-        sudo=sudo,
-        sudo_commands=sudo_cmds,
-        nginx_test=nginx_test,
-        nginx_configs=configs,
-        env_link=t.readlink(f"{current_dir}/.env") if is_release and current_dir else None,
-        shared_dir=layout.shared,
-        migrations=migrations,
-        drift=_drift(target, current, cfg.deploy.revision_file) if is_release and current else None,
-    )
+    ledger_prefix: tuple[int, str, str] | None = None  # (bytes, the witness's SHA-256, the target's) or None
 
 
 # ---------------------------------------------------------------- checks (pure)
@@ -537,14 +402,24 @@ def check_unrecorded_switch(f: ServerFacts) -> list[Finding]:
             )
         ]
     last = switches[-1]["data"].get("after")
-    ok = last == f.current_link
+    # A run killed between the rename and its ledger entry set out to make `current` live: the
+    # ledger accounts for it (and server.live-unverified says it was never verified).
+    state = live_state(f.ledger, f.current)
+    accounted = last != f.current_link and state.known and state.release == f.current
+    ok = last == f.current_link or accounted
     return [
         finding(
             "server.unrecorded-switch",
             "server",
             "current was set by freigabe",
             soll="the ledger's last switch is what current points at",
-            ist=f"current → {f.current_link}, the ledger's last switch → {last}" if not ok else "matches the ledger",
+            ist=f"current → {f.current_link}, the ledger's last switch → {last}"
+            if not ok
+            else (
+                f"run {state.run} set out to make {f.current} live (killed before its switch was recorded)"
+                if accounted
+                else "matches the ledger"
+            ),
             impact="P0",
             ok=ok,
             fix="find out who switched by hand; then `freigabe rollback ENV --to` the right release",
@@ -587,8 +462,33 @@ def check_url(f: ServerFacts) -> list[Finding]:
     ]
 
 
+def check_ledger(f: ServerFacts) -> list[Finding]:
+    """The target's ledger still holds, byte for byte, every entry the local copy witnessed."""
+    if f.ledger_prefix is None:
+        return []
+    size, mine, theirs = f.ledger_prefix
+    same = mine == theirs
+    return [
+        finding(
+            "server.ledger",
+            "server",
+            "Ledger unchanged since the local copy saw it",
+            soll="the target's ledger starts with exactly the entries the local copy witnessed",
+            ist=f"its first {size} bytes match the local copy"
+            if same
+            else f"its first {size} bytes differ from the local copy (SHA-256 {theirs[:12]}… instead of {mine[:12]}…): "
+            "entries were edited or replaced on the target",
+            impact="P0",
+            ok=same,
+            evidence={"bytes": size, "local_sha256": mine, "target_sha256": theirs},
+            fix="`freigabe ledger verify ENV` shows which entries; find out who changed them before any deploy",
+        )
+    ]
+
+
 CHECKS = [
     check_url,
+    check_ledger,
     check_current,
     check_live_verified,
     check_failed_release,

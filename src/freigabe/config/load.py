@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from freigabe.config.models import Config
 from freigabe.config.presets import apply_preset
+from freigabe.core.redact import REDACTOR
 from freigabe.errors import ConfigError
 
 CONFIG_NAME = "freigabe.toml"
@@ -32,6 +34,11 @@ class LoadedConfig:
     @property
     def digest(self) -> str:
         return config_digest(self.config)
+
+    @property
+    def state_dir(self) -> Path:
+        """`.freigabe/` beside freigabe.toml: plans, the ledger witness, run logs, keys, refusals."""
+        return self.root / ".freigabe"
 
 
 def config_digest(config: Config) -> str:
@@ -101,4 +108,26 @@ def load_config(path: Path | None = None) -> LoadedConfig:
         raise ConfigError(f"{config_path} is not valid TOML ({exc}); fix the syntax there") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{config_path} is not UTF-8 text; save it as UTF-8") from None
-    return LoadedConfig(parse_config(data, str(config_path)), config_path.resolve())
+    loaded = LoadedConfig(parse_config(data, str(config_path)), config_path.resolve())
+    register_secrets(loaded.config)
+    return loaded
+
+
+def secret_env_names(config: Config) -> list[str]:
+    """Every environment variable the config names as holding a secret."""
+    names: list[str] = []
+    for env in config.environments.values():
+        sources: list[Any] = [*env.health, env.assets, env.readiness.probe]
+        for source in sources:
+            for attr in ("bearer_token_env", "basic_auth_password_env"):
+                name = getattr(source, attr, None)
+                if name and name not in names:
+                    names.append(name)
+    if config.github is not None:
+        names += [n for n in config.github.token_env if n not in names]
+    return names
+
+
+def register_secrets(config: Config) -> None:
+    """Hand the values of every secret the config names to the process's one redactor."""
+    REDACTOR.extend([os.environ.get(name, "") for name in secret_env_names(config)])

@@ -6,8 +6,10 @@ Commands are argv lists, never shell strings: a step says exactly what it runs.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +20,40 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from freigabe.core.urls import origin, same_origin
+
+# Folders a deploy path may never be: freigabe creates releases/, shared/, current and .freigabe in it.
+SYSTEM_FOLDERS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib64",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",  # noqa: S108 — named to be refused, not used
+        "/usr",
+        "/var",
+        "/var/www",
+        "/var/lib",
+        "/var/log",
+        "/usr/local",
+        "/usr/share",
+    }
+)
+ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -228,14 +264,41 @@ class EnvironmentConfig(Model):
     def _absolute(cls, path: str) -> str:
         if not path.startswith("/"):
             raise ValueError(f"{path!r} must be an absolute path such as '/var/www/app'")
-        return path.rstrip("/") or "/"
+        clean = posixpath.normpath(path)
+        if ".." in path.split("/") or clean != path.rstrip("/"):
+            raise ValueError(f"{path!r} must be a plain absolute path (no '..', no '//'), such as '/var/www/app'")
+        if clean in SYSTEM_FOLDERS or (clean.count("/") < 2 and clean in ("/srv", "/opt", "/home", "/var")):
+            raise ValueError(
+                f"{path!r} is a system folder; freigabe would create releases/, shared/ and current in it — "
+                "give the app its own folder, such as '/var/www/app'"
+            )
+        return clean
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} must start with http:// or https://")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must be an http:// or https:// URL with a host")
         return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _checks_stay_on_the_origin(self) -> EnvironmentConfig:
+        """Health, readiness and asset URLs are paths on the environment's URL, or full URLs on its
+        own origin: a check never sends the environment's credentials anywhere else."""
+        urls = [("health", c.url) for c in self.health]
+        urls += [("readiness.probe", self.readiness.probe.url)] if self.readiness.probe else []
+        urls += [("assets.manifest", self.assets.manifest)] if self.assets.manifest else []
+        urls += [("assets.base", self.assets.base), *(("assets.extra", u) for u in self.assets.extra)]
+        for where, url in urls:
+            if "://" in url and not same_origin(url, self.url):
+                raise ValueError(
+                    f"{where} {url!r} is not on the environment's origin ({origin(self.url)}); write a path "
+                    f"such as '/health', or a URL on {self.url}"
+                )
+            if "://" not in url and not url.startswith("/"):
+                raise ValueError(f"{where} {url!r} must be a path starting with '/' or a full http(s) URL")
+        return self
 
     @property
     def targets(self) -> list[str]:
@@ -313,6 +376,12 @@ class GitHubConfig(Model):
         return repo
 
 
+class LedgerConfig(Model):
+    # Public keys (base64, as `freigabe ledger key` prints them) of every machine or CI secret that
+    # deploys: an entry signed by any other key fails `ledger verify` and stops a deploy.
+    trusted_keys: list[str] = Field(default_factory=list)
+
+
 class Config(Model):
     preset: Literal["laravel", "generic"] = "generic"
     project: ProjectConfig = Field(default_factory=ProjectConfig)
@@ -322,6 +391,18 @@ class Config(Model):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     github: GitHubConfig | None = None
     policy: DecisionPolicy = Field(default_factory=DecisionPolicy)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+
+    @field_validator("environments")
+    @classmethod
+    def _names_are_identifiers(cls, environments: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
+        for name in environments:
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(
+                    f"environment name {name!r} must be a short identifier (letters, digits, '-' and '_', "
+                    "starting with a letter), such as 'staging'"
+                )
+        return environments
 
     @model_validator(mode="after")
     def _promotion_sources_exist(self) -> Config:

@@ -7,6 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Impact = Literal["P0", "P1", "P2"]
+
+# The findings `freigabe fix` can remediate (one definition: the fix command and the reports).
+FIXABLE = ("github.branch-protection", "server.failed-release", "server.lock")
 Status = Literal["ok", "fail", "pending", "warn"]
 Area = Literal["repo", "github", "server"]
 

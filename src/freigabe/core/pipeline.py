@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from freigabe.adapters.health import resolve_url
 from freigabe.config.models import Config, EnvironmentConfig, HealthCheck, ReleaseProbe
+from freigabe.core import steps as a
+from freigabe.core.environments import is_production
 from freigabe.core.layout import Layout
 from freigabe.core.plan import BundleRef, OnFailure, Step
+from freigabe.core.urls import resolve_url
 from freigabe.core.words import plural
 
 
-def uses_layer3(name: str, env: EnvironmentConfig) -> bool:
-    """Layer-3 gates guard production: the environment named so, or any promoted one."""
-    return name == "production" or env.promotion is not None
-
-
-def _creds(source: Any) -> dict[str, Any]:
+def _creds(source: Any, env: EnvironmentConfig) -> dict[str, Any]:
     return {
         "bearer_token_env": source.bearer_token_env,
         "basic_auth_user": source.basic_auth_user,
         "basic_auth_password_env": source.basic_auth_password_env,
+        "origin": env.url,
     }
 
 
@@ -46,7 +44,7 @@ def _command_steps(
             id=f"{prefix}.{index}",
             title=f"{title}: {' '.join(argv)}",
             action="command",
-            args={"argv": argv, "cwd": cwd, "timeout": timeout},
+            args=a.Command(argv=argv, cwd=cwd, timeout=timeout).data(),
             why=why,
             source=source,
             expected_seconds=expected,
@@ -57,12 +55,12 @@ def _command_steps(
     ]
 
 
-def _mark_step(step_id: str, release: str, mark: str, *, source: str, why: str) -> Step:
+def _mark_step(step_id: str, release: str, mark: Any, *, source: str, why: str) -> Step:
     return Step(
         id=step_id,
         title=f"Mark {release} {mark}",
         action="release.mark",
-        args={"release": release, "mark": mark},
+        args=a.ReleaseMark(release=release, mark=mark).data(),
         why=why,
         source=source,
         expected_seconds=0.1,
@@ -71,39 +69,43 @@ def _mark_step(step_id: str, release: str, mark: str, *, source: str, why: str) 
     )
 
 
+def health_args(env: EnvironmentConfig, check: HealthCheck) -> a.HealthCheck:
+    return a.HealthCheck(
+        name=check.name,
+        url=resolve_url(env.url, check.url),
+        expect_status=check.expect_status,
+        expect_json=check.expect_json,
+        body_contains=check.body_contains,
+        attempts=check.attempts,
+        interval=check.interval,
+        timeout=check.timeout,
+        **_creds(check, env),
+    )
+
+
 def health_step_args(env: EnvironmentConfig, check: HealthCheck) -> dict[str, Any]:
-    return {
-        "name": check.name,
-        "url": resolve_url(env.url, check.url),
-        "expect_status": check.expect_status,
-        "expect_json": check.expect_json,
-        "body_contains": check.body_contains,
-        "attempts": check.attempts,
-        "interval": check.interval,
-        "timeout": check.timeout,
-        **_creds(check),
-    }
+    return health_args(env, check).data()
 
 
 def readiness_args(env: EnvironmentConfig, expect_release: str) -> dict[str, Any]:
     ready = env.readiness
     probe: ReleaseProbe | None = ready.probe
-    return {
-        "grace": ready.grace,
-        "timeout": ready.timeout,
-        "interval": ready.interval,
-        "missing_after": ready.probe_missing_after,
-        "expect_release": expect_release,
-        "probe": None
+    return a.WaitReady(
+        grace=ready.grace,
+        timeout=ready.timeout,
+        interval=ready.interval,
+        missing_after=ready.probe_missing_after,
+        expect_release=expect_release,
+        probe=None
         if probe is None
-        else {
-            "url": resolve_url(env.url, probe.url),
-            "source": probe.source,
-            "header": probe.header,
-            "json_key": probe.json_key,
-            **_creds(probe),
-        },
-    }
+        else a.Probe(
+            url=resolve_url(env.url, probe.url),
+            source=probe.source,
+            header=probe.header,
+            json_key=probe.json_key,
+            **_creds(probe, env),
+        ),
+    ).data()
 
 
 def _verify_steps(env: EnvironmentConfig, release: str, prefix: str, on_failure: OnFailure) -> list[Step]:
@@ -158,7 +160,7 @@ def gate_command_steps(config: Config, env_name: str, cwd: str) -> list[Step]:
         why="The release must load and boot before it may go live.",
         source="SOLL 9",
     )
-    if uses_layer3(env_name, env):
+    if is_production(env_name, env, config.policy):  # layer 3 guards production
         steps += _command_steps(
             "gate.layer3.command",
             gates.production_commands,
@@ -193,7 +195,7 @@ def deploy_steps(
             id="target.check",
             title=f"Target reachable, {env.deploy_path} writable, free space for the release",
             action="target.check",
-            args={"deploy_path": env.deploy_path, "needs_bytes": bundle.size + bundle.unpacked_size},
+            args=a.TargetCheck(deploy_path=env.deploy_path, needs_bytes=bundle.size + bundle.unpacked_size).data(),
             why="Stop before anything changes when the target cannot take a release.",
             source="SOLL 5",
             expected_seconds=1,
@@ -203,13 +205,13 @@ def deploy_steps(
             title=f"Environment URL answers: {env.url}"
             + (f"; the live release passes {plural(len(env.health), 'health check')}" if previous_release else ""),
             action="url.check",
-            args={
-                "url": env.url,
-                "had_release": previous_release is not None,
-                # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
-                # so a wrong or missing token stops the deploy before anything changes.
-                "health": [health_step_args(env, check) for check in env.health] if previous_release else [],
-            },
+            # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
+            # so a wrong or missing token stops the deploy before anything changes.
+            args=a.UrlCheck(
+                url=env.url,
+                had_release=previous_release is not None,
+                health=[health_args(env, check) for check in env.health] if previous_release else [],
+            ).data(),
             why="An unreachable site, or credentials it refuses, would make the checks after the "
             "switch fail; an already unhealthy live release is reported (the fix must stay deployable).",
             source="SOLL 5",
@@ -223,22 +225,22 @@ def deploy_steps(
                 id="backup.create",
                 title="Backup: app files" + (" + database dump" if backup.db_dump else "") + " + SHA256SUMS",
                 action="backup.create",
-                args={
-                    "dir": f"{backup.dir or layout.default_backups()}/{run_stamp}",
-                    "root": env.deploy_path,
-                    "exclude": [
+                args=a.BackupCreate(
+                    dir=f"{backup.dir or layout.default_backups()}/{run_stamp}",
+                    root=env.deploy_path,
+                    exclude=[
                         "./releases",
                         "./current",
                         "./.freigabe",
                         *(["./backups"] if backup.dir is None else []),
                         *backup.exclude,
                     ],
-                    "db_dump": backup.db_dump,
-                    "files": list(backup.files),
-                    "keep": backup.keep,
-                    "best_effort": backup.best_effort,
-                    "timeout": backup.timeout,
-                },
+                    db_dump=backup.db_dump,
+                    files=list(backup.files),
+                    keep=backup.keep,
+                    best_effort=backup.best_effort,
+                    timeout=backup.timeout,
+                ).data(),
                 why="A way back for data and shared files exists before migrations touch them.",
                 source="SOLL 6",
                 expected_seconds=30,
@@ -250,7 +252,7 @@ def deploy_steps(
             id="bundle.upload",
             title=f"Copy {bundle.name} to the target",
             action="bundle.upload",
-            args={"name": bundle.name, "remote": remote_bundle, "sha256": bundle.sha256},
+            args=a.BundleUpload(name=bundle.name, remote=remote_bundle, sha256=bundle.sha256).data(),
             why="The target deploys exactly the bundle that was built and approved.",
             source="SOLL 7-8",
             expected_seconds=max(1.0, bundle.size / 50e6),
@@ -259,7 +261,7 @@ def deploy_steps(
             id="bundle.verify",
             title=f"Verify SHA-256 on the target: {bundle.sha256[:16]}…",
             action="bundle.verify",
-            args={"remote": remote_bundle, "sha256": bundle.sha256},
+            args=a.BundleVerify(remote=remote_bundle, sha256=bundle.sha256).data(),
             why="A damaged or swapped bundle is refused before extraction.",
             source="SOLL 7",
             expected_seconds=1,
@@ -268,15 +270,15 @@ def deploy_steps(
             id="release.extract",
             title=f"Extract into {rel_dir} (members checked first) + file manifest",
             action="release.extract",
-            args={
-                "bundle": remote_bundle,
-                "release": release,
-                "release_dir": rel_dir,
-                "partial_dir": layout.partial(release),
-                "manifest": layout.manifest(release),
-                "revision_file": deploy.revision_file,
-                "shared": [*deploy.shared_files, *deploy.shared_dirs],
-            },
+            args=a.ReleaseExtract(
+                bundle=remote_bundle,
+                release=release,
+                release_dir=rel_dir,
+                partial_dir=layout.partial(release),
+                manifest=layout.manifest(release),
+                revision_file=deploy.revision_file,
+                shared=[*deploy.shared_files, *deploy.shared_dirs],
+            ).data(),
             why="A release appears under releases/ only when it is complete.",
             source="SOLL 8",
             expected_seconds=max(2.0, bundle.size / 30e6),
@@ -285,13 +287,13 @@ def deploy_steps(
             id="shared.link",
             title="Link shared files and directories from shared/",
             action="shared.link",
-            args={
-                "release_dir": rel_dir,
-                "shared_dir": layout.shared,
-                "files": list(deploy.shared_files),
-                "dirs": list(deploy.shared_dirs),
-                "create_dirs": list(deploy.create_shared_dirs),
-            },
+            args=a.SharedLink(
+                release_dir=rel_dir,
+                shared_dir=layout.shared,
+                files=list(deploy.shared_files),
+                dirs=list(deploy.shared_dirs),
+                create_dirs=list(deploy.create_shared_dirs),
+            ).data(),
             why=".env and storage/ outlive releases; missing cache dirs break migrations.",
             source="SOLL 8",
             expected_seconds=1,
@@ -301,11 +303,7 @@ def deploy_steps(
             title=f"Layer-2 gates: {plural(len(gates.required_files), 'file')}, "
             f"{plural(len(gates.required_dirs), 'directory', 'directories')} in the release",
             action="gate.files",
-            args={
-                "root": rel_dir,
-                "files": list(gates.required_files),
-                "dirs": list(gates.required_dirs),
-            },
+            args=a.GateFiles(root=rel_dir, files=list(gates.required_files), dirs=list(gates.required_dirs)).data(),
             why="A release without public/index.php once reached production and answered 403.",
             source="SOLL 9",
             expected_seconds=1,
@@ -338,7 +336,7 @@ def deploy_steps(
             id="switch",
             title=f"Atomic switch: current → releases/{release}",
             action="switch",
-            args={"link": layout.current, "target": layout.link_target(release), "release": release},
+            args=a.Switch(link=layout.current, target=layout.link_target(release), release=release).data(),
             why="A new link renamed over current (rename(2)): there is never a moment without one.",
             source="SOLL 12",
             expected_seconds=0.1,
@@ -374,7 +372,7 @@ def deploy_steps(
             id="cleanup",
             title=f"Retention: keep {plural(env.keep_releases, 'release')} (never current or the previous good one)",
             action="cleanup",
-            args={"keep": env.keep_releases},
+            args=a.Cleanup(keep=env.keep_releases).data(),
             why="Old releases fill the disk; the ones a rollback needs are never removed.",
             source="Retention",
             expected_seconds=1,
@@ -396,13 +394,13 @@ def _verification(env: EnvironmentConfig, release: str) -> list[Step]:
                 title="Assets: the manifest is valid and every file it names is served"
                 + (f", plus {len(env.assets.extra)} extra paths" if env.assets.extra else ""),
                 action="assets.check",
-                args={
-                    "manifest_url": resolve_url(env.url, env.assets.manifest) if env.assets.manifest else None,
-                    "base_url": resolve_url(env.url, env.assets.base),
-                    "extra_urls": [resolve_url(env.url, p) for p in env.assets.extra],
-                    "timeout": env.assets.timeout,
-                    **_creds(env.assets),
-                },
+                args=a.AssetsCheck(
+                    manifest_url=resolve_url(env.url, env.assets.manifest) if env.assets.manifest else None,
+                    base_url=resolve_url(env.url, env.assets.base),
+                    extra_urls=[resolve_url(env.url, p) for p in env.assets.extra],
+                    timeout=env.assets.timeout,
+                    **_creds(env.assets, env),
+                ).data(),
                 why="Checking only the first manifest entry once let a broken login page through.",
                 source="SOLL 17",
                 expected_seconds=5,
@@ -443,7 +441,7 @@ def _switch_to(
             id=f"{prefix}switch",
             title=f"{title}: current → releases/{release}",
             action="switch",
-            args={"link": layout.current, "target": layout.link_target(release), "release": release},
+            args=a.Switch(link=layout.current, target=layout.link_target(release), release=release).data(),
             why=why,
             source="SOLL 24",
             expected_seconds=0.1,
@@ -505,6 +503,19 @@ def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
     )
 
 
+def scratch_removal(paths: list[str]) -> Step:
+    return Step(
+        id="scratch.remove",
+        title=f"Remove the temporary copy ({', '.join(paths)})",
+        action="scratch.remove",
+        args=a.ScratchRemove(paths=paths).data(),
+        why="The pre-flight leaves nothing behind, whatever its outcome.",
+        source="Pre-flight 6",
+        on_failure="warn",
+        phase="finish",
+    )
+
+
 def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
     """Read-only pre-flight: the bundle extracted to a temporary folder on the target, layer-2 and
     layer-3 gates run there, `nginx -t`, the .env link and pending migrations checked. Nothing
@@ -519,50 +530,49 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
             id="bundle.upload",
             title=f"Copy {bundle.name} to the target",
             action="bundle.upload",
-            args={"name": bundle.name, "remote": remote_bundle, "sha256": bundle.sha256},
+            args=a.BundleUpload(name=bundle.name, remote=remote_bundle, sha256=bundle.sha256).data(),
             source="Pre-flight",
         ),
         Step(
             id="bundle.verify",
             title=f"Verify SHA-256 on the target: {bundle.sha256[:16]}…",
             action="bundle.verify",
-            args={"remote": remote_bundle, "sha256": bundle.sha256},
+            args=a.BundleVerify(remote=remote_bundle, sha256=bundle.sha256).data(),
             source="Pre-flight",
         ),
         Step(
             id="preflight.extract",
             title=f"Extract into {folder} (a temporary copy, never live)",
             action="release.extract",
-            args={
-                "bundle": remote_bundle,
-                "release": name,
-                "release_dir": folder,
-                "partial_dir": folder + ".partial",
-                "manifest": f"{folder}.manifest.json",
-                "revision_file": deploy.revision_file,
-                "shared": [*deploy.shared_files, *deploy.shared_dirs],
-                "preflight": True,
-            },
+            args=a.ReleaseExtract(
+                bundle=remote_bundle,
+                release=name,
+                release_dir=folder,
+                partial_dir=folder + ".partial",
+                manifest=f"{folder}.manifest.json",
+                revision_file=deploy.revision_file,
+                shared=[*deploy.shared_files, *deploy.shared_dirs],
+                preflight=True,
+            ).data(),
             source="Pre-flight 1",
         ),
         Step(
             id="shared.link",
             title="Link shared files into the copy",
             action="shared.link",
-            args={
-                "release_dir": folder,
-                "shared_dir": layout.shared,
-                "files": list(deploy.shared_files),
-                "dirs": list(deploy.shared_dirs),
-                "create_dirs": [],
-            },
+            args=a.SharedLink(
+                release_dir=folder,
+                shared_dir=layout.shared,
+                files=list(deploy.shared_files),
+                dirs=list(deploy.shared_dirs),
+            ).data(),
             source="Pre-flight 4",
         ),
         Step(
             id="gate.files",
             title=f"Gates: {plural(len(gates.required_files), 'file')}, {plural(len(gates.required_dirs), 'dir')}",
             action="gate.files",
-            args={"root": folder, "files": list(gates.required_files), "dirs": list(gates.required_dirs)},
+            args=a.GateFiles(root=folder, files=list(gates.required_files), dirs=list(gates.required_dirs)).data(),
             source="Pre-flight 2",
         ),
     ]
@@ -584,7 +594,7 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
                 id="env.link",
                 title=".env in the copy is a link into shared/",
                 action="check.link",
-                args={"path": f"{folder}/.env", "into": layout.shared},
+                args=a.CheckLink(path=f"{folder}/.env", into=layout.shared).data(),
                 source="Pre-flight 4",
             )
         )
@@ -594,7 +604,7 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
                 id="migrations.pending",
                 title="Pending migrations: " + " ".join(env.server.migrations_status),
                 action="migrations.pending",
-                args={"argv": env.server.migrations_status, "cwd": folder, "timeout": 120},
+                args=a.MigrationsPending(argv=env.server.migrations_status, cwd=folder, timeout=120).data(),
                 source="Pre-flight 5",
                 on_failure="warn",
             )

@@ -2,7 +2,7 @@
 
 A step says what it will do (argv lists, paths, URLs) before anything runs, so the
 plan printed by `freigabe plan` is exactly what `freigabe deploy` executes, and the
-plan id covers all of it. Only `usecases.executor` interprets steps.
+plan id covers all of it. Only `freigabe.engine` interprets steps.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from freigabe.core.decision import Decision
+from freigabe.core.steps import Action
 
 OnFailure = Literal["abort", "rollback", "warn"]
 Phase = Literal["pre_switch", "switch", "post_switch", "finish"]
@@ -36,7 +37,7 @@ class Step(BaseModel):
 
     id: str
     title: str
-    action: str
+    action: Action
     args: dict[str, Any] = Field(default_factory=dict)
     why: str = ""
     source: str = ""  # where the reference plan asks for it, e.g. "SOLL 12"
@@ -71,7 +72,7 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = SCHEMA_VERSION
-    kind: Literal["deploy", "rollback", "preflight", "recover"]
+    kind: Literal["deploy", "rollback", "preflight", "recover", "fix", "restore", "cleanup", "unlock"]
     environment: str
     target: str
     deploy_path: str
@@ -82,6 +83,7 @@ class Plan(BaseModel):
     approval_phrase: str
     steps: list[Step]
     rollback_steps: list[Step]
+    finally_steps: list[Step] = Field(default_factory=list)  # run however the run ends (before run.finished)
     warnings: list[str] = Field(default_factory=list)
     decision: Decision | None = None  # the audit's verdict when the plan was made
     created_at: str = ""  # informational; not covered by the id

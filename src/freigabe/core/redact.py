@@ -1,8 +1,9 @@
 """Keep secrets out of everything freigabe prints or stores.
 
 The config names secrets by environment variable (`bearer_token_env = "HEALTHCHECK_TOKEN"`);
-the values are read when needed and registered here, and every line of output, step
-log, ledger entry and report passes through `Redactor.text` / `Redactor.data`.
+the values are read when needed and registered with `REDACTOR`, the process's one redactor,
+and every line of output, step log, ledger entry, evidence file and report passes through
+`REDACTOR.text` / `REDACTOR.data`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Redactor:
             value = pattern.sub(lambda m: m.group(1) + MASK, value)
         return value
 
+    def extend(self, values: list[str]) -> Redactor:
+        for value in values:
+            self.add(value)
+        return self
+
     def data(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
@@ -44,3 +50,9 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+# The one redactor of the process. Every output path (terminal, step logs, ledger, evidence,
+# reports, refusal log) passes through it; secret values are registered when a config is loaded
+# (the variables it names) and when a plan is run (the variables its checks name).
+REDACTOR = Redactor()

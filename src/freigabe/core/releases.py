@@ -33,3 +33,16 @@ def previous_good(releases: list[str], marks: dict[str, str], current: str | Non
         if release != current and marks.get(release) == "good":
             return release
     return None
+
+
+def is_leftover(name: str, owned: set[str]) -> bool:
+    """A file or folder a crashed run left behind, by its name: a hidden partial release,
+    a temporary link for the switch, a half-written upload or file. `owned`: names a live run
+    still uses (its own partial release)."""
+    if name in owned:
+        return False
+    if name.startswith(".") and name.endswith(".partial"):
+        return True  # releases/.<release>.partial
+    if name.startswith(".current.") or (name.startswith(".") and ".current." in name):
+        return True  # <deploy_path>/.current.<hex>, the switch's temporary link
+    return ".tmp-" in name or ".part-" in name  # write() and put() temporaries

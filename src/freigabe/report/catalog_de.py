@@ -171,6 +171,11 @@ EXACT: dict[str, str] = {
     "start the web server, or correct `url` in freigabe.toml; the deploy would stop at url.check": "den Webserver "
     "starten oder `url` in freigabe.toml korrigieren; der Deploy würde bei url.check stoppen",
     ".env links into shared/": ".env verlinkt nach shared/",
+    "Ledger unchanged since the local copy saw it": "Ledger unverändert, seit die lokale Kopie ihn sah",
+    "the target's ledger starts with exactly the entries the local copy witnessed": "der Ledger des Ziels beginnt "
+    "mit genau den Einträgen, die die lokale Kopie bezeugt",
+    "`freigabe ledger verify ENV` shows which entries; find out who changed them before any deploy": "`freigabe "
+    "ledger verify ENV` zeigt welche Einträge; vor jedem Deploy klären, wer sie geändert hat",
     # -- GitHub checks
     "Workflow inventory": "Workflow-Inventar",
     "workflows readable": "Workflows lesbar",

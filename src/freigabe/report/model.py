@@ -7,13 +7,12 @@ from typing import Any
 
 from freigabe.config.models import ABORT_PHRASE, FIX_PHRASE, Config
 from freigabe.core.decision import Decision
-from freigabe.core.findings import Finding
+from freigabe.core.findings import FIXABLE, Finding
 from freigabe.core.plan import Plan, Step
 from freigabe.report.catalog_de import german
 from freigabe.report.i18n import labels
 
 SCHEMA_VERSION = 1
-FIXABLE = ("github.branch-protection", "server.failed-release", "server.lock")
 
 
 @dataclass

@@ -1,25 +1,25 @@
-"""Apply an approved plan: deploy, or a manual rollback. The only way steps reach a target."""
+"""Apply an approved plan (deploy, promote, rollback, recover): check the approval, then run it."""
 
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from freigabe.adapters.bundle import BundleScan, scan_verified_bundle, verify_local_bundle
+from freigabe.adapters.identity import actor
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
-from freigabe.core.redact import Redactor
-from freigabe.errors import ApprovalError, FreigabeError, UsageError
+from freigabe.core.redact import REDACTOR, Redactor
+from freigabe.engine.outcome import Reporter, RunResult
+from freigabe.engine.session import Session, new_run_id, run_plan
+from freigabe.errors import ApprovalError, UsageError
 from freigabe.interrupts import InterruptGuard
-from freigabe.usecases import evidence, lock
-from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
+from freigabe.usecases import evidence
 from freigabe.usecases.planning import (
-    Aborted,
     check_phrase,
     claim_plan,
     refuse_if_ran,
@@ -28,19 +28,15 @@ from freigabe.usecases.planning import (
     scan_cache,
     secret_env_names,
 )
-from freigabe.usecases.records import Recorder, actor, note_refusal
-from freigabe.usecases.targets import Target, open_target, state_dir
+from freigabe.usecases.refusals import refusals_noted
 
 Ask = Callable[[Plan], str | None]
 
 
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
 def redactor_for(plan: Plan) -> Redactor:
+    """The process's one redactor, told the values of every secret the plan's checks send."""
     names = secret_env_names(plan.steps + plan.rollback_steps)
-    return Redactor([os.environ.get(name, "") for name in names])
+    return REDACTOR.extend([os.environ.get(name, "") for name in names])
 
 
 def require_secrets(plan: Plan) -> None:
@@ -93,77 +89,33 @@ def apply_plan(
             f"{plan.kind} to {plan.environment} needs an approval: type the phrase when asked, "
             f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
         )
-    target = open_target(loaded, plan.environment)
-    try:
-        with refusals_noted(loaded, plan):
-            check_phrase(plan, phrase)
-            refuse_no_go(plan)
-            refuse_if_ran(target.transport, target.layout, plan)
-            refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
-        with InterruptGuard():
-            return _run_locked(loaded, prepared, target, reporter, sleep)
-    finally:
-        target.close()
-
-
-@contextmanager
-def refusals_noted(loaded: LoadedConfig, plan: Plan) -> Iterator[None]:
-    try:
-        yield
-    except Aborted as exc:
-        note_refusal(loaded.root, plan.environment, "plan.aborted", plan=plan.id, by=actor(), reason=exc.message)
-        raise
-    except ApprovalError as exc:
-        note_refusal(loaded.root, plan.environment, "approval.refused", plan=plan.id, by=actor(), reason=exc.message)
-        raise
-
-
-def _run_locked(
-    loaded: LoadedConfig,
-    prepared: Prepared,
-    target: Target,
-    reporter: Reporter | None,
-    sleep: Callable[[float], None] | None,
-) -> RunResult:
-    plan = prepared.plan
+    with open_target(loaded, plan.environment) as target, refusals_noted(loaded, plan):  # read-only checks
+        check_phrase(plan, phrase)
+        refuse_if_ran(target.transport, target.layout, plan)
+        refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
     run = new_run_id()
-    redactor = redactor_for(plan)
-    held = lock.acquire(
-        target.transport, target.layout, plan.environment, run, plan.release, target.env.lock_stale_after
-    )
-    result: RunResult | None = None
-    recorder: Recorder | None = None
-    try:
+
+    def approved(s: Session) -> None:
         with refusals_noted(loaded, plan):  # again under the lock: another run may have finished meanwhile
-            refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
-            claim_plan(target.transport, target.layout, plan, run)
-        recorder = Recorder(target.transport, target.layout, loaded.root, plan.environment, run, redactor)
-        recorder.record(
-            "plan.approved",
-            plan=plan.id,
-            kind=plan.kind,
-            phrase=plan.approval_phrase,
-            by=actor(),
-            release=plan.release,
+            refuse_if_stale(plan, loaded, s.target.current(), prepared.sha256)
+            claim_plan(s.target.transport, s.target.layout, plan, run)
+        s.recorder.record(
+            "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(), release=plan.release
         )
-        executor = Executor(
-            plan=plan,
-            transport=target.transport,
-            recorder=recorder,
-            redactor=redactor,
-            reporter=reporter or QuietReporter(),
-            log_dir=state_dir(loaded) / "runs" / run,
+
+    def finished(result: RunResult, entries: list[dict[str, Any]]) -> None:
+        evidence.write_run_evidence(loaded, plan.environment, run, entries)
+
+    with InterruptGuard():
+        return run_plan(
+            loaded,
+            plan,
+            redactor=redactor_for(plan),
+            run=run,
+            reporter=reporter,
             bundle_path=prepared.bundle_path,
             scan=prepared.scan,
-            **({"sleep": sleep} if sleep else {}),
+            sleep=sleep,
+            under_lock=approved,
+            finished=finished,
         )
-        try:
-            result = executor.execute()
-        except FreigabeError:
-            result = executor.result
-            raise
-        return result
-    finally:
-        lock.release(target.transport, target.layout, held)
-        if recorder is not None and result is not None:
-            evidence.write_run_evidence(loaded, plan.environment, run, recorder.entries)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from freigabe.adapters.identity import actor
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding
-from freigabe.core.redact import Redactor
+from freigabe.engine.session import new_run_id, record
 from freigabe.errors import UsageError
-from freigabe.usecases.records import Recorder, actor
-from freigabe.usecases.targets import open_target
 
 PHRASE = "APPEND MISSING INFO"
 
@@ -29,12 +28,17 @@ def attest(loaded: LoadedConfig, env_name: str, key: str, note: str, pending: li
             f"{key} is not a pending finding of {env_name} (pending now: {keys}); "
             "only facts freigabe cannot check itself can be attested"
         )
-    target = open_target(loaded, env_name)
-    try:
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"attest-{key}", Redactor())
-        entry = recorder.record("finding.attested", finding=key, note=note, by=actor(), phrase=PHRASE, ist=match[0].ist)
-    finally:
-        target.close()
+    entry = record(
+        loaded,
+        env_name,
+        new_run_id(),
+        "finding.attested",
+        finding=key,
+        note=note,
+        by=actor(),
+        phrase=PHRASE,
+        ist=match[0].ist,
+    )
     return {"finding": key, "by": entry["data"]["by"], "at": entry["ts"]}
 
 

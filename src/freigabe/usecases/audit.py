@@ -7,15 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from freigabe.adapters import github_facts, server_facts
+from freigabe.adapters.target import open_target
 from freigabe.audit import github as github_audit
 from freigabe.audit import server as server_audit
 from freigabe.config import LoadedConfig
 from freigabe.core.decision import Decision, decide
+from freigabe.core.environments import is_production
 from freigabe.core.findings import Finding
+from freigabe.core.redact import REDACTOR
+from freigabe.engine import lock
+from freigabe.engine.session import target_entries
+from freigabe.engine.witness import Witness
+from freigabe.errors import UsageError
 from freigabe.usecases import repo_audit
 from freigabe.usecases.attest import apply_attestations
-from freigabe.usecases.records import read_target_entries
-from freigabe.usecases.targets import open_target
+from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.waive import apply_waivers
 
 Area = Literal["repo", "github", "server"]
@@ -27,6 +34,11 @@ class AuditResult:
     findings: list[Finding] = field(default_factory=list)
     decision: Decision | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # area → why it did not run
+
+
+def _redacted(findings: list[Finding]) -> list[Finding]:
+    """Findings quote what they judged (command output, files): through the one redactor, always."""
+    return [Finding.model_validate(REDACTOR.data(f.model_dump())) for f in findings]
 
 
 def run_audit(
@@ -47,23 +59,36 @@ def run_audit(
             result.skipped["github"] = 'no [github] table in freigabe.toml (repo = "owner/name")'
         else:
             commit = sha if sha and re.fullmatch(r"[0-9a-f]{40}", sha) else None
-            result.findings += github_audit.audit_github(loaded.config.github, commit)
+            result.findings += github_audit.evaluate(
+                github_facts.read(loaded.config.github, commit), loaded.config.github
+            )
     if loaded is None or env_name is None:
         if "server" in areas:
             result.skipped["server"] = "needs freigabe.toml and an environment"
+        result.findings = _redacted(result.findings)
         return result
-    target = open_target(loaded, env_name)  # one connection for the server facts and the ledger
-    try:
+    with open_target(loaded, env_name) as target:  # one connection for the server facts and the ledger
+        entries = target_entries(loaded, target)
         if "server" in areas:
-            facts = server_audit.gather(target, loaded, env_name, needs_bytes)
+            try:
+                config = resolved_config(loaded, env_name, target.transport)
+            except UsageError:
+                config = loaded.config  # the plan names what is missing; the sudo check sees the placeholder
+            held, stale = lock.lock_state(target.transport, target.layout, target.env.lock_stale_after)
+            facts = server_facts.gather(
+                target,
+                config,
+                ledger=entries,
+                lock=held.to_json() | {"text": lock.describe(held), "stale": stale} if held else None,
+                marks=target.marks(),
+                releases=target.releases(),
+                redactor=REDACTOR,
+                needs_bytes=needs_bytes,
+                witness=Witness(loaded.root, env_name).digest(),
+            )
             result.findings += server_audit.evaluate(facts)
-            entries = facts.ledger
-        else:
-            entries = read_target_entries(target.transport, target.layout)
-    finally:
-        target.close()
-    result.findings = apply_waivers(apply_attestations(result.findings, entries), entries, loaded.root)
+    result.findings = _redacted(apply_waivers(apply_attestations(result.findings, entries), entries, loaded.root))
     env = loaded.config.environment(env_name)
-    production = env_name in loaded.config.policy.production_environments or env.promotion is not None
+    production = is_production(env_name, env, loaded.config.policy)
     result.decision = decide(result.findings, env_name, loaded.config.policy, production)
     return result

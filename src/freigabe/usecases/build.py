@@ -101,7 +101,7 @@ def build(
         first, why = next(iter(secrets.items()))
         more = f" (and {len(secrets) - 1} more: {', '.join(list(secrets)[1:4])})" if len(secrets) > 1 else ""
         raise BundleError(
-            f"{first}{more} would ship in the bundle and looks secret: {why}; add it to [build] exclude, "
+            f"{first}{more} would ship in the bundle and looks like a secret ({why}); add it to [build] exclude, "
             "or if it must ship, allow that exact path in [build] allow_secrets — no bundle was written"
         )
     gates = layer1_gates(members, list(loaded.config.gates.required_files), list(loaded.config.gates.required_dirs))
@@ -145,7 +145,7 @@ def build_excludes(loaded: LoadedConfig) -> list[str]:
     and freigabe's own output (bundles, reports, local state) where it lies inside the source."""
     cfg = loaded.config.build
     source = (loaded.root / cfg.source).resolve()
-    own = [loaded.root / cfg.output_dir, loaded.root / "reports", loaded.root / ".freigabe"]
+    own = [loaded.root / cfg.output_dir, loaded.root / "reports", loaded.state_dir]
     extra = [str(p.resolve().relative_to(source)) for p in own if p.resolve().is_relative_to(source)]
     return effective_exclude(list(cfg.default_exclude), list(cfg.exclude), [e for e in extra if e != "."])
 

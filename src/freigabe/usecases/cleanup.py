@@ -1,40 +1,53 @@
-"""Retention on demand: remove releases past `keep_releases`, under the deploy lock."""
+"""`freigabe cleanup ENV`: release retention and crash leftovers, as a plan run by the executor."""
 
 from __future__ import annotations
 
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
-from freigabe.core.redact import Redactor
-from freigabe.core.releases import previous_good, select_for_removal
-from freigabe.usecases import lock
-from freigabe.usecases.apply import new_run_id
-from freigabe.usecases.records import Recorder, actor
+from freigabe.core.plan import Plan, PlanInputs, Step
+from freigabe.core.redact import REDACTOR
+from freigabe.core.releases import is_leftover, previous_good, select_for_removal
+from freigabe.core.steps import Cleanup
+from freigabe.engine.session import run_plan
+from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.status import list_releases, read_marks
-from freigabe.usecases.targets import open_target
 
 
-def cleanup(loaded: LoadedConfig, env_name: str, dry_run: bool = False) -> list[str]:
-    target = open_target(loaded, env_name)
-    run = new_run_id()
-    try:
-        held = lock.acquire(target.transport, target.layout, env_name, run, None, target.env.lock_stale_after)
-        try:
-            releases = list_releases(target)
-            current = target.current()
-            marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
-            protected = {current, previous_good(releases, marks, current)}
-            doomed = select_for_removal(releases, keep=target.env.keep_releases, protected=protected)
-            if dry_run or not doomed:
-                return doomed
-            for name in doomed:
-                target.transport.remove_tree(target.layout.release(name))
-                target.transport.remove(target.layout.manifest(name))
-                target.transport.remove(target.layout.sums(name))
-                target.transport.remove(target.layout.mark(name))
-            Recorder(target.transport, target.layout, loaded.root, env_name, run, Redactor()).record(
-                "cleanup", removed=doomed, kept=sorted(set(releases) - set(doomed)), by=actor()
+def cleanup(loaded: LoadedConfig, env_name: str, dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """(releases removed or that would be, crash leftovers found)."""
+    with open_target(loaded, env_name) as target:
+        releases = list_releases(target)
+        current = target.current()
+        marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
+        stray = [n for n in target.transport.listdir(target.layout.releases) if is_leftover(n, set())]
+        stray += [n for n in target.transport.listdir(target.layout.deploy_path) if is_leftover(n, set())]
+        env = target.env
+    protected = {current, previous_good(releases, marks, current)}
+    doomed = select_for_removal(releases, keep=env.keep_releases, protected=protected)
+    if dry_run or not (doomed or stray):
+        return doomed, stray
+    plan = Plan(
+        kind="cleanup",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=current or "",
+        previous_release=current,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase="",
+        steps=[
+            Step(
+                id="cleanup",
+                title=f"Remove {', '.join(doomed) or 'no old releases'} and the leftovers of crashed runs",
+                action="cleanup",
+                args=Cleanup(keep=env.keep_releases, remove=doomed, protect=[r for r in protected if r]).data(),
+                source="Retention",
             )
-            return doomed
-        finally:
-            lock.release(target.transport, target.layout, held)
-    finally:
-        target.close()
+        ],
+        rollback_steps=[],
+    )
+    with InterruptGuard():
+        result = run_plan(loaded, plan, redactor=REDACTOR)
+    details = result.steps[-1][1].details if result.steps else {}
+    return list(details.get("removed", [])), list(details.get("leftovers", []))

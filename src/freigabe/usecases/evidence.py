@@ -8,13 +8,14 @@ from typing import Any
 
 from freigabe.config import LoadedConfig
 from freigabe.core import ledger
+from freigabe.core.redact import REDACTOR
 from freigabe.errors import UsageError
 
 HEALTH_STEPS = ("health.", "rollback.health.", "readiness", "rollback.readiness", "assets.check")
 
 
 def _state(loaded: LoadedConfig) -> Path:
-    return loaded.root / ".freigabe"
+    return loaded.state_dir
 
 
 ROLLBACK_CHECKS = ("rollback.readiness", "rollback.health.")
@@ -123,11 +124,11 @@ def to_markdown(ev: dict[str, Any]) -> str:
 def write_run_evidence(
     loaded: LoadedConfig, env: str, run: str, entries: list[dict[str, Any]], out: Path | None = None
 ) -> Path:
-    ev = summarize(run, entries)
+    ev = REDACTOR.data(summarize(run, entries))
     folder = out or (_state(loaded) / "runs" / run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "evidence.json").write_text(json.dumps(ev, indent=2), encoding="utf-8")
-    (folder / "evidence.md").write_text(to_markdown(ev), encoding="utf-8")
+    (folder / "evidence.md").write_text(REDACTOR.text(to_markdown(ev)), encoding="utf-8")
     return folder
 
 

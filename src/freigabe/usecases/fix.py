@@ -11,41 +11,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from freigabe.adapters.github import GitHub
+from freigabe.adapters.identity import actor
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.config.models import FIX_PHRASE
 from freigabe.core.findings import Finding
-from freigabe.core.plan import canonical_json, sha256_text
-from freigabe.core.redact import Redactor
-from freigabe.errors import ApprovalError, StalePlan, UsageError
-from freigabe.usecases import lock as locks
+from freigabe.core.plan import Plan, PlanInputs, Step
+from freigabe.core.redact import REDACTOR
+from freigabe.core.steps import Action, Args, GithubProtect, LockClear, ReleaseRemove
+from freigabe.engine.session import Session, run_plan
+from freigabe.errors import StalePlan, UsageError
+from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.audit import Area, run_audit
 from freigabe.usecases.planning import id_matches, require_fix_phrase
-from freigabe.usecases.records import Recorder, actor
-from freigabe.usecases.targets import open_target
 
 
 @dataclass(frozen=True)
 class FixPlan:
-    environment: str
+    """The one remediation of a finding, as a plan of its own (its id is what is approved)."""
+
+    plan: Plan
     finding: str
-    action: str
-    args: dict[str, Any]
     description: str
 
     @property
     def id(self) -> str:
-        return sha256_text(
-            canonical_json(
-                {
-                    "kind": "fix",
-                    "env": self.environment,
-                    "finding": self.finding,
-                    "action": self.action,
-                    "args": self.args,
-                }
-            )
-        )
+        return self.plan.id
+
+
+def _fix_plan(
+    loaded: LoadedConfig, env_name: str, key: str, step: Step, description: str, current: str | None
+) -> FixPlan:
+    env = loaded.config.environment(env_name)
+    plan = Plan(
+        kind="fix",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=current or "",
+        previous_release=current,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase=FIX_PHRASE,
+        steps=[step],
+        rollback_steps=[],
+    )
+    return FixPlan(plan, key, description)
 
 
 def _protection_body(loaded: LoadedConfig, branch: str) -> dict[str, Any]:
@@ -83,35 +94,31 @@ def plan_fix(loaded: LoadedConfig, env_name: str, key: str) -> tuple[FixPlan, Fi
         raise UsageError(f"{key} is not a finding of {env_name}; `freigabe audit --env {env_name}` lists them")
     if finding.status == "ok":
         raise UsageError(f"{key} is already ok ({finding.ist}); nothing to fix")
+    with open_target(loaded, env_name) as target:
+        current = target.current()
+
+    def step(action: Action, args: Args, title: str) -> Step:
+        return Step(id=f"fix.{action}", title=title, action=action, args=args.data(), source="PROD-FIX")
+
     if finding.id == "github.branch-protection":
         body = _protection_body(loaded, finding.subject)
-        return FixPlan(
-            env_name,
-            key,
-            "github.protect",
-            {"branch": finding.subject, "body": body},
+        text = (
             f"PUT branch protection on {finding.subject}: required checks "
             f"{', '.join(body['required_status_checks']['contexts'])}"
-            + (", 1 review" if body["required_pull_request_reviews"] else ""),
-        ), finding
-    if finding.id == "server.failed-release":
+            + (", 1 review" if body["required_pull_request_reviews"] else "")
+        )
+        made = step("github.protect", GithubProtect(branch=finding.subject, body=body), text)
+    elif finding.id == "server.failed-release":
         release = finding.evidence["newest"]
-        return FixPlan(
-            env_name,
-            key,
-            "release.remove",
-            {"release": release},
-            f"remove releases/{release} (not live) with its manifest and mark",
-        ), finding
-    if finding.id == "server.lock" and finding.status == "fail":
-        return FixPlan(
-            env_name,
-            key,
-            "lock.clear",
-            {"run": finding.evidence.get("run")},
-            f"clear the abandoned lock of run {finding.evidence.get('run')}",
-        ), finding
-    raise UsageError(f"{key} has no automatic remediation; its fix: {finding.fix}")
+        text = f"remove releases/{release} (not live) with its manifest and mark"
+        made = step("release.remove", ReleaseRemove(release=release), text)
+    elif finding.id == "server.lock" and finding.status == "fail":
+        run = str(finding.evidence.get("run"))
+        text = f"clear the abandoned lock of run {run}"
+        made = step("lock.clear", LockClear(run=run), text)
+    else:
+        raise UsageError(f"{key} has no automatic remediation; its fix: {finding.fix}")
+    return _fix_plan(loaded, env_name, key, made, text, current), finding
 
 
 def apply_fix(loaded: LoadedConfig, env_name: str, key: str, plan_id: str, phrase: str) -> dict[str, Any]:
@@ -122,40 +129,19 @@ def apply_fix(loaded: LoadedConfig, env_name: str, key: str, plan_id: str, phras
             f"fix plan {plan_id[:12]} is not the current fix for {key} (now {fix.id[:12]}): the "
             f"facts changed; run `freigabe fix {key} --env {env_name}` again and approve that"
         )
-    target = open_target(loaded, env_name)
-    try:
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"fix-{fix.id[:12]}", Redactor())
-        recorder.record("fix.approved", finding=key, plan=fix.id, phrase=FIX_PHRASE, by=actor(), action=fix.action)
-        if fix.action == "github.protect":
-            assert loaded.config.github is not None
-            with GitHub(loaded.config.github) as gh:
-                answer = gh.put_branch_protection(fix.args["branch"], fix.args["body"])
-            outcome = {"status": answer.status, "message": answer.message}
-            ok = answer.status == 200
-        elif fix.action == "release.remove":
-            release = fix.args["release"]
-            if target.current() == release:
-                raise UsageError(f"{release} became live meanwhile; it is not removed")
-            for path in (
-                target.layout.release(release),
-                target.layout.manifest(release),
-                target.layout.sums(release),
-                target.layout.mark(release),
-            ):
-                target.transport.remove_tree(path)
-            outcome, ok = {"removed": release}, True
-        else:
-            held = locks.read_lock(target.transport, target.layout)
-            if held is not None and held.run == fix.args["run"]:
-                target.transport.unlock(target.layout.lock)
-            outcome, ok = {"cleared": fix.args["run"]}, True
-        recorder.record("fix.applied", finding=key, plan=fix.id, ok=ok, **outcome)
-    finally:
-        target.close()
-    if not ok:
-        raise ApprovalError(
-            f"the fix of {key} was refused by GitHub (HTTP {outcome.get('status')}: "
-            f"{outcome.get('message')}); it needs admin rights on the repository"
-        )
+    plan = fix.plan
+
+    def approved(s: Session) -> None:
+        s.recorder.record("plan.approved", plan=plan.id, kind="fix", phrase=FIX_PHRASE, by=actor(), finding=key)
+
+    clears_lock = plan.steps[0].action == "lock.clear"
+    with InterruptGuard():
+        result = run_plan(loaded, plan, redactor=REDACTOR, under_lock=approved, take_lock=not clears_lock)
+    outcome = result.steps[-1][1] if result.steps else None
     after = {f.key: f for f in run_audit(loaded, env_name, (area_of(key),), linters=False).findings}.get(key)
-    return {"fix": fix.description, "finding_now": after.status if after else "gone", **outcome}
+    return {
+        "fix": fix.description,
+        "finding_now": after.status if after else "gone",
+        "run": result.run,
+        **(outcome.details if outcome else {}),
+    }

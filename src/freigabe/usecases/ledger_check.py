@@ -1,13 +1,15 @@
-"""`freigabe ledger verify`: the target's chain, the local copy's chain, and that they agree."""
+"""`freigabe ledger verify`: the target's chain with its signatures, the local copy's chain, and
+that the local copy (the witness) and the target agree."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from freigabe.adapters.ledger_keys import local_signer, trusted_ids
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import ledger
-from freigabe.usecases.records import local_ledger_path
-from freigabe.usecases.targets import open_target
+from freigabe.engine.witness import Witness
 
 
 @dataclass
@@ -16,6 +18,7 @@ class LedgerCheck:
     target_entries: int = 0
     local_entries: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not failures: e.g. a torn line the next run removes
     target_ledger: bool = False  # a ledger file exists on the target
 
     @property
@@ -34,26 +37,30 @@ class LedgerCheck:
             "target_entries": self.target_entries,
             "local_entries": self.local_entries,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
 def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
     check = LedgerCheck(env_name)
-    target = open_target(loaded, env_name)
-    try:
+    trusted = trusted_ids(loaded.config.ledger.trusted_keys, local_signer(loaded.root))
+    with open_target(loaded, env_name) as target:
         check.target_ledger = target.transport.exists(target.layout.ledger)
-        raw = target.transport.read(target.layout.ledger).decode("utf-8", "replace") if check.target_ledger else ""
-    finally:
-        target.close()
-    remote, parse_problems = ledger.parse_lines(raw)
+        raw = target.transport.read(target.layout.ledger) if check.target_ledger else b""
+    complete, torn = ledger.complete_prefix(raw)
+    if torn:
+        check.notes.append(
+            f"the target's last line is cut short ({len(torn)} bytes, an interrupted append); "
+            "the next run removes it and records that"
+        )
+    remote, parse_problems = ledger.parse_lines(complete.decode("utf-8", "replace"))
     check.problems += [f"target: {p}" for p in parse_problems]
     check.target_entries = len(remote)
-    check.problems += [f"target: {p}" for p in ledger.verify_chain(remote).problems]
-    local_path = local_ledger_path(loaded.root, env_name)
-    if local_path.is_file():
-        local, local_parse = ledger.parse_lines(local_path.read_text(encoding="utf-8"))
+    check.problems += [f"target: {p}" for p in ledger.verify_chain(remote, trusted).problems]
+    witness = Witness(loaded.root, env_name)
+    if witness.exists():
+        local = witness.entries()
         check.local_entries = len(local)
-        check.problems += [f"local copy: {p}" for p in local_parse]
-        check.problems += [f"local copy: {p}" for p in ledger.verify_chain(local).problems]
+        check.problems += [f"local copy: {p}" for p in ledger.verify_chain(local, trusted).problems]
         check.problems += ledger.compare_copies(remote, local)
     return check

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
-from freigabe.adapters.health import Credentials
+from freigabe.adapters.target import open_target
 from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
@@ -17,16 +18,18 @@ from freigabe.config.models import (
     DEFAULT_PHRASES,
     FIX_PHRASE,
     Config,
+    DecisionPolicy,
     EnvironmentConfig,
     approval_phrase,
 )
 from freigabe.core import pipeline
+from freigabe.core.environments import is_production
 from freigabe.core.layout import Layout, release_name
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
+from freigabe.core.steps import env_names_in
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
 from freigabe.usecases.audit import AuditResult, run_audit
 from freigabe.usecases.placeholders import resolved_config
-from freigabe.usecases.targets import open_target, state_dir
 
 
 def bundle_ref(info: BundleInfo, scan: BundleScan, bundle_path: Path) -> BundleRef:
@@ -43,18 +46,12 @@ def bundle_ref(info: BundleInfo, scan: BundleScan, bundle_path: Path) -> BundleR
 
 
 def scan_cache(loaded: LoadedConfig) -> Path:
-    return state_dir(loaded) / "scans"
+    return loaded.state_dir / "scans"
 
 
 def secret_env_names(plan_steps: list[Step]) -> list[str]:
-    names: list[str] = []
-    for step in plan_steps:
-        args = step.args.get("probe") if step.action == "wait.ready" else step.args
-        if isinstance(args, dict):
-            for name in Credentials.from_args(args).env_names():
-                if name not in names:
-                    names.append(name)
-    return names
+    """The environment variables whose values the plan's checks send (never the values)."""
+    return env_names_in([step.args for step in plan_steps])
 
 
 def layer1_check(loaded: LoadedConfig, scan: BundleScan, bundle_name: str) -> None:
@@ -135,8 +132,8 @@ def make_deploy_plan(
     return Planned(plan, scan, audited)
 
 
-def rollback_phrase(env_name: str, env: EnvironmentConfig) -> str:
-    return FIX_PHRASE if pipeline.uses_layer3(env_name, env) else approval_phrase(env_name, env)
+def rollback_phrase(env_name: str, env: EnvironmentConfig, policy: DecisionPolicy | None = None) -> str:
+    return FIX_PHRASE if is_production(env_name, env, policy) else approval_phrase(env_name, env)
 
 
 def make_rollback_plan(
@@ -156,7 +153,7 @@ def make_rollback_plan(
         previous_release=current,
         bundle=None,
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
-        approval_phrase=rollback_phrase(env_name, env),
+        approval_phrase=rollback_phrase(env_name, env, config.policy),
         steps=steps,
         rollback_steps=pipeline.rollback_steps(config, env_name, None, current),
         warnings=[],
@@ -180,7 +177,7 @@ def make_recover_plan(
         previous_release=previous,
         bundle=None,
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
-        approval_phrase=rollback_phrase(env_name, env),
+        approval_phrase=rollback_phrase(env_name, env, config.policy),
         steps=pipeline.recover_steps(config, env_name, current),
         rollback_steps=pipeline.rollback_steps(config, env_name, current, previous),
         warnings=[] if previous else [f"no verified release to go back to if {current} fails its checks"],
@@ -192,7 +189,7 @@ def make_recover_plan(
 
 
 def save_plan(loaded: LoadedConfig, plan: Plan) -> Path:
-    folder = state_dir(loaded) / "plans"
+    folder = loaded.state_dir / "plans"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{plan.id}.json"
     path.write_text(json.dumps(plan.to_json(), indent=2), encoding="utf-8")
@@ -200,11 +197,14 @@ def save_plan(loaded: LoadedConfig, plan: Plan) -> Path:
 
 
 def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
-    folder = state_dir(loaded) / "plans"
+    folder = loaded.state_dir / "plans"
     wanted = plan_id.strip().lower()
-    if len(wanted) < 8:
-        raise UsageError(f"plan id {plan_id!r} is too short; give at least 8 characters of it")
-    matches = sorted(folder.glob(f"{wanted}*.json")) if folder.is_dir() else []
+    if not re.fullmatch(r"[0-9a-f]{8,64}", wanted):
+        raise UsageError(
+            f"plan id {plan_id!r} is not a plan id: give at least 8 hex characters of the id `freigabe plan` printed"
+        )
+    names = [p.name for p in folder.iterdir() if p.suffix == ".json"] if folder.is_dir() else []
+    matches = sorted(folder / n for n in names if n.startswith(wanted))  # a prefix, never a file pattern
     if not matches:
         raise ApprovalError(
             f"no saved plan {plan_id} in {folder}; make one with `freigabe plan ENV --bundle B` "

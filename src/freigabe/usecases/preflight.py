@@ -12,16 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from freigabe.adapters.bundle import PREFIX, SUFFIX, scan_verified_bundle, verify_local_bundle
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import pipeline
+from freigabe.core.layout import Layout
 from freigabe.core.plan import Plan, PlanInputs
+from freigabe.engine.outcome import Reporter, RunResult
+from freigabe.engine.session import run_plan
 from freigabe.errors import UsageError
-from freigabe.usecases import lock
-from freigabe.usecases.apply import new_run_id, redactor_for
-from freigabe.usecases.executor import Executor, QuietReporter, Reporter, RunResult
+from freigabe.interrupts import InterruptGuard
+from freigabe.usecases.apply import redactor_for
 from freigabe.usecases.planning import bundle_ref, scan_cache
-from freigabe.usecases.records import Recorder
-from freigabe.usecases.targets import open_target, state_dir
 
 
 def default_bundle(loaded: LoadedConfig, env_name: str) -> Path:
@@ -44,42 +45,27 @@ def run_preflight(
 ) -> RunResult:
     info = verify_local_bundle(bundle_path)
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
-    target = open_target(loaded, env_name)
+    env = loaded.config.environment(env_name)
     name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
     bundle = bundle_ref(info, scan, bundle_path)
-    steps = pipeline.preflight_steps(loaded.config, env_name, bundle, name)
-    current = target.current()
+    with open_target(loaded, env_name) as target:
+        current = target.current()
+    folder = f"{Layout(env.deploy_path).state}/preflight/{name}"
     plan = Plan(
         kind="preflight",
         environment=env_name,
-        target=target.env.targets[0],
-        deploy_path=target.env.deploy_path,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
         release=name,
         previous_release=current,
         bundle=bundle,
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
         approval_phrase="",
-        steps=steps,
+        steps=pipeline.preflight_steps(loaded.config, env_name, bundle, name),
         rollback_steps=[],
+        finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
     )
-    run = new_run_id()
-    held = lock.acquire(target.transport, target.layout, env_name, run, None, target.env.lock_stale_after)
-    folder = f"{target.layout.state}/preflight/{name}"
-    try:
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, run, redactor_for(plan))
-        executor = Executor(
-            plan=plan,
-            transport=target.transport,
-            recorder=recorder,
-            redactor=redactor_for(plan),
-            reporter=reporter or QuietReporter(),
-            log_dir=state_dir(loaded) / "runs" / run,
-            bundle_path=bundle_path,
-            scan=scan,
+    with InterruptGuard():
+        return run_plan(
+            loaded, plan, redactor=redactor_for(plan), reporter=reporter, bundle_path=bundle_path, scan=scan
         )
-        return executor.execute()
-    finally:
-        for path in (folder, folder + ".partial"):
-            target.transport.remove_tree(path)
-        lock.release(target.transport, target.layout, held)
-        target.close()

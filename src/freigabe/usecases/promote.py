@@ -11,15 +11,15 @@ from typing import Any
 
 from freigabe.adapters.bundle import file_sha256
 from freigabe.adapters.health import run_health_check
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.pipeline import health_step_args
 from freigabe.core.plan import Plan
+from freigabe.engine.session import target_entries
 from freigabe.errors import ApprovalError, BundleError, UsageError
 from freigabe.usecases.audit import AuditResult
 from freigabe.usecases.planning import Planned, load_plan, make_deploy_plan, save_plan
-from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
-from freigabe.usecases.targets import open_target
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,10 @@ def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = Non
             "add requires_stable_in and stable_for, or use `freigabe deploy`"
         )
     source_name = env.promotion.requires_stable_in
-    source = open_target(loaded, source_name)
-    try:
+    with open_target(loaded, source_name) as source:
         current = source.current()
-        entries = read_target_entries(source.transport, source.layout)
+        entries = target_entries(loaded, source)
         mark = read_marks(source).get(current or "", {}).get("mark")
-    finally:
-        source.close()
     if current is None:
         raise ApprovalError(f"NO-GO: nothing is live on {source_name}; deploy there first")
     if mark != "good":

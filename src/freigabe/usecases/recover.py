@@ -8,26 +8,23 @@ that was live before that run, and verify it.
 
 from __future__ import annotations
 
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.runs import live_state
+from freigabe.engine.session import target_entries
 from freigabe.errors import UsageError
 from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.planning import make_recover_plan
-from freigabe.usecases.records import read_target_entries
 from freigabe.usecases.status import read_marks
-from freigabe.usecases.targets import open_target
 
 
 def plan_recover(loaded: LoadedConfig, env_name: str) -> Plan:
-    target = open_target(loaded, env_name)
-    try:
+    with open_target(loaded, env_name) as target:
         current = target.current()
-        state = live_state(read_target_entries(target.transport, target.layout), current)
+        state = live_state(target_entries(loaded, target), current)
         marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
         config = resolved_config(loaded, env_name, target.transport)
-    finally:
-        target.close()
     if current is None:
         raise UsageError(f"nothing is live on {env_name}; there is nothing to recover — deploy instead")
     if not state.known:

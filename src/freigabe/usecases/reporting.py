@@ -7,7 +7,7 @@ from pathlib import Path
 
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
-from freigabe.report import render
+from freigabe.report import files as report_files
 from freigabe.report.model import Report, build_steps
 from freigabe.usecases.audit import AuditResult
 
@@ -36,4 +36,4 @@ def write_report(
 ) -> dict[str, Path]:
     when = datetime.now(UTC)
     report = make_report(loaded, env_name, plan, audit, lang, when)
-    return render.write(report, out_dir or loaded.root / "reports", when)
+    return report_files.write(report, out_dir or loaded.root / "reports", when)

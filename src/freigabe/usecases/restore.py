@@ -1,57 +1,38 @@
 """`freigabe restore ENV --backup ID`: put a backup's database dump (and optionally shared
 files) back, behind `PROD-FIX FREIGEGEBEN`, bound to a restore plan id.
 
-The backup's SHA256SUMS are checked on the target before anything is restored.
+A restore is a plan like any other, run by the executor: the backup's SHA256SUMS are checked
+on the target first (a damaged backup restores nothing), then the dump, then the files.
 """
 
 from __future__ import annotations
 
 import posixpath
-import shlex
-from dataclasses import dataclass
 from typing import Any
 
+from freigabe.adapters.identity import actor
+from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
 from freigabe.config.models import FIX_PHRASE
-from freigabe.core.plan import canonical_json, sha256_text
-from freigabe.core.redact import Redactor
-from freigabe.errors import StalePlan, StepFailed, UsageError
-from freigabe.usecases import lock as locks
-from freigabe.usecases.apply import new_run_id
+from freigabe.core.plan import Plan, PlanInputs, Step
+from freigabe.core.redact import REDACTOR
+from freigabe.core.steps import BackupVerify, DbRestore, FilesRestore
+from freigabe.engine.session import Session, run_plan
+from freigabe.errors import StalePlan, UsageError
+from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.planning import id_matches, require_fix_phrase
-from freigabe.usecases.records import Recorder, actor
-from freigabe.usecases.targets import Target, open_target
-
-
-@dataclass(frozen=True)
-class RestorePlan:
-    environment: str
-    backup: str
-    folder: str
-    sums: dict[str, str]
-    db_restore: list[str] | None
-    files: bool
-
-    @property
-    def id(self) -> str:
-        return sha256_text(canonical_json({"kind": "restore", **self.__dict__}))
-
-    def describe(self) -> list[str]:
-        steps = [f"verify {self.folder}/SHA256SUMS on the target"]
-        if self.db_restore:
-            steps.append(f"{' '.join(self.db_restore)} < {self.folder}/db.sql")
-        if self.files:
-            steps.append(f"restore shared/ from {self.folder}/app.tar.gz")
-        return steps
 
 
 def _backups_dir(target: Target) -> str:
     return target.env.backup.dir or target.layout.default_backups()
 
 
-def plan_restore(loaded: LoadedConfig, env_name: str, backup: str, files: bool = False) -> RestorePlan:
-    target = open_target(loaded, env_name)
-    try:
+def describe(plan: Plan) -> list[str]:
+    return [step.title for step in plan.steps]
+
+
+def plan_restore(loaded: LoadedConfig, env_name: str, backup: str, files: bool = False) -> Plan:
+    with open_target(loaded, env_name) as target:
         base = _backups_dir(target)
         available = [n for n in target.transport.listdir(base) if n[:8].isdigit()]
         if backup not in available:
@@ -65,16 +46,58 @@ def plan_restore(loaded: LoadedConfig, env_name: str, backup: str, files: bool =
             for line in target.transport.read(sums_path).decode().splitlines()
             if "  " in line
         }
-    finally:
-        target.close()
-    restore_cmd = target.env.backup.db_restore
+        current = target.current()
+        env = target.env
+    restore_cmd = env.backup.db_restore
     if "db.sql" in sums and restore_cmd is None:
         raise UsageError(
             f'set [environments.{env_name}.backup] db_restore (e.g. ["mysql", "app"]) to restore the database dump'
         )
     if files and "app.tar.gz" not in sums:
         raise UsageError(f"backup {backup} has no app.tar.gz to restore files from")
-    return RestorePlan(env_name, backup, folder, sums, restore_cmd if "db.sql" in sums else None, files)
+    steps = [
+        Step(
+            id="backup.verify",
+            title=f"Verify {folder}/SHA256SUMS on the target ({', '.join(f'{n} {d[:12]}…' for n, d in sums.items())})",
+            action="backup.verify",
+            args=BackupVerify(folder=folder).data(),
+            why="A damaged backup restores nothing.",
+            source="PROD-FIX",
+        )
+    ]
+    if "db.sql" in sums and restore_cmd is not None:
+        steps.append(
+            Step(
+                id="db.restore",
+                title=f"{' '.join(restore_cmd)} < {folder}/db.sql",
+                action="db.restore",
+                args=DbRestore(argv=restore_cmd, dump=f"{folder}/db.sql").data(),
+                source="PROD-FIX",
+            )
+        )
+    if files:
+        steps.append(
+            Step(
+                id="files.restore",
+                title=f"restore shared/ from {folder}/app.tar.gz",
+                action="files.restore",
+                args=FilesRestore(archive=f"{folder}/app.tar.gz", dest=env.deploy_path).data(),
+                source="PROD-FIX",
+            )
+        )
+    return Plan(
+        kind="restore",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=current or "",
+        previous_release=current,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase=FIX_PHRASE,
+        steps=steps,
+        rollback_steps=[],
+    )
 
 
 def apply_restore(
@@ -87,39 +110,15 @@ def apply_restore(
             f"restore plan {plan_id[:12]} is not the current plan for backup {backup} "
             f"(now {plan.id[:12]}); run `freigabe restore {env_name} --backup {backup}` again"
         )
-    target = open_target(loaded, env_name)
-    run = new_run_id()
-    try:
-        held = locks.acquire(target.transport, target.layout, env_name, run, None, target.env.lock_stale_after)
-        try:
-            recorder = Recorder(target.transport, target.layout, loaded.root, env_name, run, Redactor())
-            recorder.record("restore.approved", plan=plan.id, backup=backup, phrase=FIX_PHRASE, by=actor())
-            check = target.transport.run(
-                ["sh", "-c", 'cd "$1" && sha256sum --quiet -c SHA256SUMS', "sh", plan.folder], timeout=600
-            )
-            if not check.ok:
-                recorder.record("restore.refused", reason=check.tail(3))
-                raise StepFailed(
-                    f"backup {backup} does not match its SHA256SUMS ({check.tail(1)}); nothing was restored"
-                )
-            done = []
-            if plan.db_restore:
-                command = f"{shlex.join(plan.db_restore)} < {shlex.quote(plan.folder + '/db.sql')}"
-                result = target.transport.run(["sh", "-c", command], timeout=3600)
-                if not result.ok:
-                    recorder.record("restore.failed", step="database", detail=result.tail(3))
-                    raise StepFailed(f"restoring the database failed (exit {result.returncode}: {result.tail(1)})")
-                done.append("database")
-            if plan.files:
-                result = target.transport.run(
-                    ["tar", "-xzf", f"{plan.folder}/app.tar.gz", "-C", target.env.deploy_path, "./shared"], timeout=3600
-                )
-                if not result.ok:
-                    raise StepFailed(f"restoring shared/ failed (tar exit {result.returncode}: {result.tail(1)})")
-                done.append("shared files")
-            recorder.record("restore.done", backup=backup, restored=done)
-            return {"backup": backup, "restored": done, "run": run}
-        finally:
-            locks.release(target.transport, target.layout, held)
-    finally:
-        target.close()
+
+    def approved(s: Session) -> None:
+        s.recorder.record("plan.approved", plan=plan.id, kind="restore", phrase=FIX_PHRASE, by=actor(), backup=backup)
+
+    with InterruptGuard():
+        result = run_plan(loaded, plan, redactor=REDACTOR, under_lock=approved)
+    done = [
+        {"db.restore": "database", "files.restore": "shared files"}[s.id]
+        for s, o in result.steps
+        if o.ok and s.id != "backup.verify"
+    ]
+    return {"backup": backup, "restored": done, "run": result.run}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.releases import previous_good
@@ -9,7 +10,6 @@ from freigabe.errors import UsageError
 from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.planning import make_rollback_plan
 from freigabe.usecases.status import list_releases, read_marks
-from freigabe.usecases.targets import open_target
 
 
 def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) -> Plan:

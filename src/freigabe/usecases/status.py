@@ -1,17 +1,24 @@
-"""What is on a target: current release, releases with marks, lock, last runs."""
+"""What is on a target: the live release (verified or not), releases with marks, the lock, the
+last runs and refusals, and what needs attention with the command that resolves it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
+from freigabe.core.layout import Layout
+from freigabe.core.plan import Plan, PlanInputs, Step
+from freigabe.core.redact import REDACTOR
+from freigabe.core.releases import is_leftover
 from freigabe.core.runs import live_state
 from freigabe.core.runs import runs as run_summaries
-from freigabe.usecases import lock
-from freigabe.usecases.records import Recorder, actor, read_refusals, read_target_entries
-from freigabe.usecases.targets import Target, open_target
+from freigabe.core.steps import LockClear
+from freigabe.engine import lock
+from freigabe.engine.session import run_plan, target_entries
+from freigabe.interrupts import InterruptGuard
+from freigabe.usecases.refusals import read_refusals
 
 
 @dataclass
@@ -29,32 +36,25 @@ class Status:
 
 
 def read_marks(target: Target) -> dict[str, dict[str, Any]]:
-    marks: dict[str, dict[str, Any]] = {}
-    for name in target.transport.listdir(target.layout.marks):
-        if name.endswith(".json"):
-            try:
-                data = json.loads(target.transport.read(f"{target.layout.marks}/{name}"))
-            except ValueError:
-                continue
-            marks[name[: -len(".json")]] = data
-    return marks
+    return target.marks()
 
 
 def list_releases(target: Target) -> list[str]:
-    return [n for n in target.transport.listdir(target.layout.releases) if not n.startswith(".")]
+    return target.releases()
 
 
 def leftovers(target: Target) -> list[str]:
-    """What crashed runs left: hidden partial releases under releases/."""
-    return [n for n in target.transport.listdir(target.layout.releases) if n.startswith(".")]
+    """What crashed runs left: hidden partial releases, the switch's temporary links, temp files."""
+    layout = target.layout
+    folders = (layout.deploy_path, layout.releases, layout.state, layout.bundles)
+    return [f"{f}/{n}" for f in folders for n in target.transport.listdir(f) if is_leftover(n, set())]
 
 
 def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
-    target = open_target(loaded, env_name)
-    try:
+    with open_target(loaded, env_name) as target:
         current = target.current()
         marks = read_marks(target)
-        entries = read_target_entries(target.transport, target.layout)
+        entries = target_entries(loaded, target)
         result = Status(env_name, target.env.deploy_path, current, deployed=bool(entries) or current is not None)
         for name in sorted(list_releases(target), reverse=True):
             mark = marks.get(name, {})
@@ -66,9 +66,8 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
                     "reason": mark.get("reason", ""),
                 }
             )
-        held = lock.read_lock(target.transport, target.layout)
+        held, stale = lock.lock_state(target.transport, target.layout, target.env.lock_stale_after)
         if held:
-            stale = held.stale_reason(target.env.lock_stale_after)
             result.lock = {**held.to_json(), "text": lock.describe(held), "stale": stale}
             if stale:
                 result.attention.append(
@@ -91,43 +90,62 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
                     "command": f"freigabe rollback {env_name} --to RELEASE, or deploy a fix",
                 }
             )
-        partial = leftovers(target)
-        if partial and held is None:
+        stray = leftovers(target)
+        if stray and (held is None or stale):  # a dead run's lock: what it left is no one's
             result.attention.append(
-                {"problem": f"crashed runs left {', '.join(partial)}", "command": f"freigabe cleanup {env_name}"}
+                {"problem": f"crashed runs left {', '.join(stray)}", "command": f"freigabe cleanup {env_name}"}
             )
-        for summary in run_summaries(entries, runs):
-            result.runs.append(
-                {
-                    "run": summary.run,
-                    "ts": summary.ts,
-                    "kind": summary.kind,
-                    "outcome": summary.outcome,
-                    "label": summary.label,
-                    "release": summary.release,
-                    "reason": summary.reason,
-                }
-            )
-        result.refusals = [
-            {"ts": r["ts"], "event": r["event"], **r["data"]} for r in read_refusals(loaded.root, env_name)[-runs:]
-        ][::-1]
-        return result
-    finally:
-        target.close()
+    for summary in run_summaries(entries, runs):
+        result.runs.append(
+            {
+                "run": summary.run,
+                "ts": summary.ts,
+                "kind": summary.kind,
+                "outcome": summary.outcome,
+                "label": summary.label,
+                "release": summary.release,
+                "reason": summary.reason,
+            }
+        )
+    result.refusals = [
+        {"ts": r["ts"], "event": r["event"], **r["data"]} for r in read_refusals(loaded, env_name)[-runs:]
+    ][::-1]
+    return result
 
 
 def unlock(loaded: LoadedConfig, env_name: str) -> str | None:
-    """Clear a lock left behind (by a crash); record who cleared it. Returns its description."""
-    from freigabe.core.redact import Redactor
-
-    target = open_target(loaded, env_name)
-    try:
+    """Clear a lock left behind by a run that is gone, as a recorded step; a live owner's lock is
+    refused. Returns the cleared lock's description, or None when there was none."""
+    env = loaded.config.environment(env_name)
+    with open_target(loaded, env_name) as target:
         held = lock.read_lock(target.transport, target.layout)
-        if held is None:
-            return None
-        target.transport.unlock(target.layout.lock)
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"unlock-{held.run}", Redactor())
-        recorder.record("lock.cleared", lock=held.to_json(), by=actor())
-        return lock.describe(held)
-    finally:
-        target.close()
+        current = target.current()
+    if held is None:
+        return None
+    plan = Plan(
+        kind="unlock",
+        environment=env_name,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
+        release=current or "",
+        previous_release=current,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=current),
+        approval_phrase="",
+        steps=[
+            Step(
+                id="lock.clear",
+                title=f"Clear the lock of run {held.run} (refused while its owner is alive)",
+                action="lock.clear",
+                args=LockClear(run=held.run, require_dead=True).data(),
+                source="Lock",
+            )
+        ],
+        rollback_steps=[],
+    )
+    with InterruptGuard():
+        run_plan(loaded, plan, redactor=REDACTOR, take_lock=False)
+    return lock.describe(held)
+
+
+__all__ = ["Layout", "Status", "leftovers", "list_releases", "read_marks", "status", "unlock"]

@@ -13,13 +13,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from freigabe.adapters.identity import actor
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding
 from freigabe.core.plan import canonical_json, sha256_text
-from freigabe.core.redact import Redactor
+from freigabe.engine.session import new_run_id, record
 from freigabe.errors import UsageError
-from freigabe.usecases.records import Recorder, actor
-from freigabe.usecases.targets import open_target
 
 
 def _file_of(finding: Finding, root: Path) -> Path | None:
@@ -51,17 +50,19 @@ def waive(
     found = match[0]
     if found.status == "ok" and not revoke:
         raise UsageError(f"{key} is ok ({found.ist}); there is nothing to waive")
-    target = open_target(loaded, env_name)
-    try:
-        recorder = Recorder(target.transport, target.layout, loaded.root, env_name, f"waive-{key}", Redactor())
-        if revoke:
-            entry = recorder.record("finding.unwaived", finding=key, by=actor(), reason=reason)
-        else:
-            entry = recorder.record(
-                "finding.waived", finding=key, by=actor(), reason=reason, basis=basis(found, loaded.root)
-            )
-    finally:
-        target.close()
+    if revoke:
+        entry = record(loaded, env_name, new_run_id(), "finding.unwaived", finding=key, by=actor(), reason=reason)
+    else:
+        entry = record(
+            loaded,
+            env_name,
+            new_run_id(),
+            "finding.waived",
+            finding=key,
+            by=actor(),
+            reason=reason,
+            basis=basis(found, loaded.root),
+        )
     return {"finding": key, "by": entry["data"]["by"], "at": entry["ts"], "impact": found.impact}
 
 

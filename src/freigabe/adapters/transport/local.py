@@ -13,8 +13,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Self, TypeVar
 
+from freigabe import failpoints
 from freigabe.adapters.transport.base import CommandResult, LineSink
 from freigabe.errors import TargetError
 
@@ -59,6 +60,9 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
 class LocalTransport:
     name = "local"
 
+    def __init__(self) -> None:
+        self._track: str | None = None  # where running commands' process groups are recorded
+
     def run(
         self,
         argv: Sequence[str],
@@ -90,6 +94,7 @@ class LocalTransport:
             if sink:
                 sink.close()
             return CommandResult(list(argv), 126, f"{argv[0]}: {exc.strerror}", 0.0)
+        pgid_file = self._record_group(proc.pid)
         lines: list[str] = []
         stream = proc.stderr if sink else proc.stdout
         assert stream is not None
@@ -112,6 +117,11 @@ class LocalTransport:
         except BaseException:
             _end_group(proc)  # interrupted: the command's whole process group ends with the run
             raise
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)  # stragglers the command left in its group end with it
+        if pgid_file:
+            with contextlib.suppress(OSError):
+                os.unlink(pgid_file)
         reader.join(timeout=5)
         stream.close()
         if sink:
@@ -120,6 +130,45 @@ class LocalTransport:
         if timed_out:
             output += f"\n(timed out after {timeout:.0f} s and was stopped)"
         return CommandResult(list(argv), proc.returncode, output, time.monotonic() - started, timed_out)
+
+    def track_processes(self, folder: str | None) -> None:
+        self._track = folder
+
+    def _record_group(self, pgid: int) -> str | None:
+        track = self._track
+        if not track:
+            return None
+        path = os.path.join(track, f"{secrets.token_hex(6)}.pgid")
+        with contextlib.suppress(OSError):
+            os.makedirs(track, exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(f"{pgid}\n")
+            return path
+        return None
+
+    def end_orphans(self, folder: str) -> list[int]:
+        """End the process groups a killed run left (recorded under `folder`)."""
+        ended = []
+        for name in self.listdir(folder):
+            path = os.path.join(folder, name)
+            try:
+                pgid = int(open(path).read().strip())  # noqa: SIM115
+            except (OSError, ValueError):
+                continue
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                continue
+            ended.append(pgid)
+        if ended:
+            time.sleep(1)
+            for pgid in ended:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+        return ended
 
     def put(self, local_path: str, path: str) -> None:
         tmp = f"{path}.part-{secrets.token_hex(4)}"
@@ -151,11 +200,37 @@ class LocalTransport:
                 os.unlink(tmp)
             raise _describe(exc, "writing", path) from exc
 
+    def read_range(self, path: str, offset: int) -> bytes:
+        with _oserrors("reading", path), open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+
+    def size(self, path: str) -> int | None:
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            return None
+
     def append(self, path: str, data: bytes) -> None:
-        with _oserrors("appending to", path), open(path, "ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        """One write(2) on an O_APPEND descriptor; a short write (a full disk) is undone."""
+        with _oserrors("appending to", path):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            before = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, before)
+                raise _describe(exc, "appending to", path) from exc
+        finally:
+            os.close(fd)
+
+    def truncate(self, path: str, size: int) -> None:
+        _guard("truncating", path, lambda: os.truncate(path, size))
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
@@ -201,6 +276,7 @@ class LocalTransport:
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(6)}")
         try:
             os.symlink(target, tmp)
+            failpoints.hit("switch.tmp-link")
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -234,6 +310,15 @@ class LocalTransport:
 
     def unlock(self, path: str) -> None:
         self.remove(path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reconnect(self) -> None:
+        return None  # nothing to lose
 
     def close(self) -> None:
         return None

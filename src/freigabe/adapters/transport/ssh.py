@@ -13,21 +13,23 @@ import asyncio
 import contextlib
 import os
 import posixpath
+import re
 import secrets
-import shlex
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import asyncssh
 
+from freigabe import failpoints
+from freigabe.adapters.transport import remote_sh
 from freigabe.adapters.transport.base import CommandResult, LineSink
 from freigabe.config.models import SshConfig
-from freigabe.errors import TargetError, UsageError
+from freigabe.errors import ConnectionLost, TargetError, UsageError
 
 T = TypeVar("T")
 
@@ -93,6 +95,7 @@ class SshTransport:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._jump: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
+        self._track: str | None = None  # where running commands' process groups are recorded
         try:
             self._loop.call(self._connect(), timeout=self.config.connect_timeout + 10)
         except BaseException:
@@ -158,6 +161,31 @@ class SshTransport:
         self._conn = await self._open(self.address, tunnel)
         self._sftp = await self._conn.start_sftp_client()
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reconnect(self) -> None:
+        """A new connection (and SFTP session) after the old one broke; the run goes on with it."""
+
+        async def again() -> None:
+            for conn in (self._conn, self._jump):
+                if conn is not None:
+                    conn.abort()
+            self._conn = self._jump = None
+            await self._connect()
+
+        try:
+            self._loop.call(again(), timeout=self.config.connect_timeout + 10)
+        except TargetError:
+            raise
+        except Exception as exc:  # asyncssh and socket errors alike: the target is still away
+            raise ConnectionLost(
+                f"the SSH connection to {self.address} could not be re-opened ({type(exc).__name__})"
+            ) from None
+
     def close(self) -> None:
         async def shutdown() -> None:
             for conn in (self._conn, self._jump):
@@ -174,7 +202,8 @@ class SshTransport:
 
     @property
     def sftp(self) -> asyncssh.SFTPClient:
-        assert self._sftp is not None
+        if self._sftp is None or self._conn is None:
+            raise ConnectionLost(f"the SSH connection to {self.address} is closed")
         return self._sftp
 
     def _call(self, action: str, path: str, factory: Callable[[], Awaitable[T]]) -> T:
@@ -195,12 +224,71 @@ class SshTransport:
                 ) from None
             raise TargetError(f"{action} {path} failed on {self.address.host}: {exc.reason}") from None
         except (asyncssh.Error, OSError) as exc:
-            raise TargetError(
+            raise ConnectionLost(
                 f"the SSH connection to {self.address} failed while {action} {path} "
                 f"({type(exc).__name__}); check the network and deploy again"
             ) from None
 
     # ------------------------------------------------------------ commands
+
+    def track_processes(self, folder: str | None) -> None:
+        self._track = folder
+
+    def end_orphans(self, folder: str) -> list[int]:
+        result = self._exec(remote_sh.script_line(remote_sh.END_ORPHANS, folder), timeout=30)
+        return [int(p) for line in result[1].splitlines() if line.startswith("ended:") for p in line[6:].split()]
+
+    def _exec(
+        self, command: str, timeout: float | None = None, on_line: LineSink | None = None, kill_file: str | None = None
+    ) -> tuple[int, str, bool]:
+        """Run one command line; (exit status, what it printed after the marker, timed out)."""
+        lines: list[str] = []
+
+        async def go() -> tuple[int, bool]:
+            if self._conn is None:
+                raise ConnectionLost(f"the SSH connection to {self.address} is closed")
+            process = await self._conn.create_process(
+                command, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
+            )
+            process.stdin.write_eof()
+            started = False
+
+            async def pump() -> None:
+                nonlocal started
+                async for raw in process.stdout:
+                    if not raw:
+                        continue
+                    line = raw.rstrip("\n")
+                    if not started:  # a login shell's chatter comes before the marker
+                        started = line.endswith(remote_sh.MARKER)
+                        continue
+                    lines.append(line)
+                    if on_line:
+                        on_line(line)
+
+            async def stop() -> None:
+                if kill_file:
+                    with contextlib.suppress(Exception):
+                        await self._conn.run(remote_sh.script_line(remote_sh.KILL_GROUP, kill_file), timeout=15)  # type: ignore[union-attr]
+                with contextlib.suppress(Exception):
+                    process.close()
+
+            try:
+                await asyncio.wait_for(pump(), timeout)
+                completed = await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                await stop()
+                return -9, True
+            except asyncio.CancelledError:
+                await asyncio.shield(stop())
+                raise
+            return completed.exit_status if completed.exit_status is not None else 255, False
+
+        try:
+            code, timed_out = self._loop.call(go())
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectionLost(f"the SSH connection to {self.address} failed ({type(exc).__name__})") from None
+        return code, "\n".join(lines), timed_out
 
     def run(
         self,
@@ -212,52 +300,13 @@ class SshTransport:
         stdout_path: str | None = None,
         on_line: LineSink | None = None,
     ) -> CommandResult:
-        command = shlex.join(list(argv))
-        if env:
-            command = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + command
-        if stdout_path:
-            command = f"{command} > {shlex.quote(stdout_path)}"
-        if cwd:
-            command = f"cd {shlex.quote(cwd)} && {command}"
         started = time.monotonic()
-        lines: list[str] = []
-
-        async def go() -> tuple[int, bool]:
-            assert self._conn is not None
-            process = await self._conn.create_process(
-                command, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
-            )
-            process.stdin.write_eof()
-
-            async def pump() -> None:
-                async for raw in process.stdout:
-                    if not raw:
-                        continue
-                    line = raw.rstrip("\n")
-                    lines.append(line)
-                    if on_line:
-                        on_line(line)
-
-            try:
-                await asyncio.wait_for(pump(), timeout)
-                completed = await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                return -9, True
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    process.send_signal("TERM")
-                    process.close()
-                raise
-            return completed.exit_status if completed.exit_status is not None else 255, False
-
+        pgid_file = f"{self._track}/{secrets.token_hex(6)}.pgid" if self._track else None
+        command = remote_sh.command_line(argv, cwd=cwd, stdout_path=stdout_path, pgid_file=pgid_file, env=env)
         try:
-            code, timed_out = self._loop.call(go())
-        except (asyncssh.Error, OSError) as exc:
-            raise TargetError(
-                f"the SSH connection to {self.address} failed while running {argv[0]} ({type(exc).__name__})"
-            ) from None
-        output = "\n".join(lines)
+            code, output, timed_out = self._exec(command, timeout, on_line, kill_file=pgid_file)
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"{exc.message} while running {argv[0]}") from None
         if timed_out:
             output += f"\n(timed out after {timeout:.0f} s and was stopped)"
         if code == 127 and not output:
@@ -298,12 +347,45 @@ class SshTransport:
 
         self._call("writing", path, go)
 
+    def read_range(self, path: str, offset: int) -> bytes:
+        async def go() -> bytes:
+            async with self.sftp.open(path, "rb") as fh:
+                await fh.seek(offset)
+                data: bytes = await fh.read()
+                return data
+
+        return self._call("reading", path, go)
+
+    def size(self, path: str) -> int | None:
+        async def go() -> int | None:
+            try:
+                attrs = await self.sftp.stat(path)
+            except asyncssh.SFTPNoSuchFile:
+                return None
+            return int(attrs.size or 0)
+
+        return self._call("checking", path, go)
+
     def append(self, path: str, data: bytes) -> None:
+        """Appended in one request; if it fails (a full disk), the file is cut back to its size before."""
+
         async def go() -> None:
-            async with self.sftp.open(path, "ab") as fh:
-                await fh.write(data)
+            try:
+                before = int((await self.sftp.stat(path)).size or 0)
+            except asyncssh.SFTPNoSuchFile:
+                before = 0
+            try:
+                async with self.sftp.open(path, "ab") as fh:
+                    await fh.write(data)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.sftp.truncate(path, before)
+                raise
 
         self._call("appending to", path, go)
+
+    def truncate(self, path: str, size: int) -> None:
+        self._call("truncating", path, lambda: self.sftp.truncate(path, size))
 
     def exists(self, path: str) -> bool:
         return self._call("checking", path, lambda: self.sftp.lexists(path))
@@ -361,6 +443,7 @@ class SshTransport:
 
         async def go() -> None:
             await self.sftp.symlink(target, tmp)
+            failpoints.hit("switch.tmp-link")
             try:
                 await self.sftp.posix_rename(tmp, path)
             except BaseException:
@@ -372,7 +455,8 @@ class SshTransport:
 
     def sha256(self, path: str) -> str:
         result = self.run(["sha256sum", "--", path], timeout=600)
-        digest = result.output.split(" ", 1)[0] if result.ok else ""
+        found = [line.split(" ", 1)[0] for line in result.output.splitlines() if re.match(r"[0-9a-f]{64} ", line)]
+        digest = found[-1] if result.ok and found else ""
         if len(digest) != 64:
             raise TargetError(f"sha256sum of {path} failed on {self.address.host}: {result.tail(1)}")
         return digest

@@ -1,4 +1,4 @@
-"""Rich rendering of plans, runs and status for the terminal. No logic, only display."""
+"""The terminal: Rich rendering of plans, runs, findings and status. No logic, only display."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from freigabe.core.decision import Decision
 from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
 from freigabe.core.words import plural
-from freigabe.usecases.executor import Outcome
+from freigabe.engine.outcome import Outcome
 from freigabe.usecases.status import Status
 
 POLICY_STYLE = {"abort": "yellow", "rollback": "red", "warn": "dim"}

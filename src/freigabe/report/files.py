@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from freigabe.core.redact import REDACTOR
 from freigabe.report import markdown
 from freigabe.report.flowchart import svg
 from freigabe.report.model import Report
@@ -35,9 +36,10 @@ def write(report: Report, out_dir: Path, when: datetime) -> dict[str, Path]:
     while any((out_dir / f"{stem}.{ext}").exists() for ext in ("md", "html", "json")):
         n += 1
         stem = f"{base}_{n}"  # a second plan in the same minute never overwrites the first
-    md_text = markdown.render(report)
+    md_text = REDACTOR.text(markdown.render(report))
     paths = {"md": out_dir / f"{stem}.md", "html": out_dir / f"{stem}.html", "json": out_dir / f"{stem}.json"}
     paths["md"].write_text(md_text, encoding="utf-8")
-    paths["html"].write_text(html(report, md_text), encoding="utf-8")
-    paths["json"].write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    paths["html"].write_text(REDACTOR.text(html(report, md_text)), encoding="utf-8")
+    data = REDACTOR.data(report.to_json())
+    paths["json"].write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     return paths

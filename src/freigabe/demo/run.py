@@ -19,13 +19,13 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from freigabe import render
+from freigabe import terminal
 from freigabe.adapters.bundle import list_members
-from freigabe.adapters.webserver import ReleaseServer
+from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.config import LoadedConfig, load_config
 from freigabe.core.words import plural
+from freigabe.demo import app as demo_app
 from freigabe.errors import LedgerError, RolledBack, UsageError
-from freigabe.usecases import demo_app
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.build import build, build_excludes, content_id
 from freigabe.usecases.ledger_check import verify
@@ -74,7 +74,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
         )
         app = root / "app"
         loaded = load_config(root / "freigabe.toml")
-        reporter = render.ConsoleReporter(console, show_output=False)
+        reporter = terminal.ConsoleReporter(console, show_output=False)
         console.print(f"[bold]freigabe demo[/] in {root}")
         console.print(
             f"staging at {servers['staging'].url}, production at {servers['production'].url}"
@@ -106,7 +106,7 @@ def run_demo(directory: Path | None, console: Console) -> None:
                 f"audit: {plural(len(planned.audit.findings), 'finding')}, decision [bold]{verdict}[/]; "
                 f"report {report['html']}"
             )
-            render.print_plan(console, plan, compact=shown[0])
+            terminal.print_plan(console, plan, compact=shown[0])
             shown[0] = True
             console.print(f"\nType [bold]{plan.approval_phrase}[/] to approve plan {plan.id[:12]}:")
             console.print(f"> {plan.approval_phrase}   [dim](typed by the demo)[/]")

@@ -1,0 +1,34 @@
+"""Every kind of ledger entry, in one place. Pure.
+
+The recorder accepts only these names (mypy checks the literal; the recorder checks at run
+time), so a new kind of record is added here, where `status`, `evidence` and the audit that
+read the ledger can find it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Event = Literal[
+    # a run of a plan
+    "plan.approved",
+    "run.started",
+    "step.started",
+    "step.finished",
+    "switch",
+    "run.interrupted",
+    "rollback.started",
+    "rollback.verified",
+    "rollback.failed",
+    "rollback.impossible",
+    "run.finished",
+    # people
+    "finding.attested",
+    "finding.waived",
+    "finding.unwaived",
+    # the ledger itself, and what a killed run left running
+    "ledger.repaired",
+    "orphans.ended",
+]
+
+EVENTS: frozenset[str] = frozenset(get_args(Event))

@@ -1,0 +1,31 @@
+"""switch: a new link at a temporary name renamed over `current` (rename(2)), and its ledger entry, together."""
+
+from __future__ import annotations
+
+import posixpath
+
+from freigabe import failpoints
+from freigabe.core.plan import Step
+from freigabe.core.steps import Switch
+from freigabe.engine.context import RunContext
+from freigabe.engine.outcome import Outcome
+from freigabe.errors import StepFailed
+from freigabe.interrupts import critical
+
+
+def run(ctx: RunContext, step: Step, args: Switch) -> Outcome:
+    t = ctx.t
+    before = t.readlink(args.link)
+    if not t.is_dir(posixpath.join(posixpath.dirname(args.link), args.target)):
+        raise StepFailed(f"{args.target} is not a complete release on the target")
+    ctx.recorder.flush()  # everything before the switch is on record before it happens
+    with critical():  # the switch and its ledger entry: never one without the other
+        t.replace_symlink(args.target, args.link)
+        ctx.switched = True  # the link was replaced, even if it then reads back wrong
+        failpoints.hit("switch.recorded-before")
+        after = t.readlink(args.link)
+        ctx.recorder.record_now("switch", before=before, after=after, release=args.release)
+    failpoints.hit("switch.recorded")
+    if after != args.target:
+        return Outcome(False, f"current points at {after}, expected {args.target}", {"before": before, "after": after})
+    return Outcome(True, f"{before or '(none)'} → {after}", {"before": before, "after": after})

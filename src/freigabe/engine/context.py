@@ -1,0 +1,62 @@
+"""What a step handler may use while it runs: the target, the ledger, the redactor, the reporter."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from freigabe.adapters.bundle import BundleScan
+from freigabe.adapters.transport import Transport
+from freigabe.config.models import GitHubConfig
+from freigabe.core.layout import Layout
+from freigabe.core.ledger import utc_now
+from freigabe.core.plan import Plan, Step
+from freigabe.core.redact import Redactor
+from freigabe.engine.outcome import Reporter
+from freigabe.engine.recorder import Recorder
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    t: Transport
+    layout: Layout
+    recorder: Recorder
+    redactor: Redactor
+    reporter: Reporter
+    log_dir: Path
+    bundle_path: Path | None = None
+    scan: BundleScan | None = None
+    sleep: Callable[[float], None] = time.sleep
+    github: GitHubConfig | None = None
+    switched: bool = False  # current was replaced by this run
+    failure: str | None = None  # why the run is rolling back (the bad mark's reason)
+    counter: int = 0  # steps run, for the step log names
+
+    @property
+    def run(self) -> str:
+        return self.recorder.run
+
+    def current(self) -> str | None:
+        return self.layout.release_of(self.t.readlink(self.layout.current))
+
+    def log(self, step: Step) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{self.counter:02d}-{step.id}.log"
+
+    def write_mark(self, release: str, mark: str, reason: str) -> None:
+        """Record a release good or bad. A bad mark keeps its first reason: later runs that meet
+        the same bad release never overwrite why it failed."""
+        path = self.layout.mark(release)
+        if mark == "bad" and self.t.exists(path):
+            try:
+                if json.loads(self.t.read(path)).get("mark") == "bad":
+                    return
+            except ValueError:
+                pass
+        self.t.mkdir(self.layout.marks)
+        data = {"release": release, "mark": mark, "reason": reason, "run": self.run, "ts": utc_now()}
+        self.t.write(path, json.dumps(self.redactor.data(data)).encode())

@@ -1,0 +1,198 @@
+"""The ledger on a target, written through the transport, witnessed by the local copy.
+
+A run reads only what the target's ledger gained since the local copy last saw it (the
+witness remembers the offset of its last entry), verifies those entries' hashes, links and
+signatures, and then appends its own entries in batches: one append per step, each append all
+or nothing, each entry signed with a key the target does not hold. A line cut short by a crash
+is removed by the next run that holds the lock, and that removal is itself recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from freigabe import failpoints
+from freigabe.adapters.transport import Transport
+from freigabe.core import ledger
+from freigabe.core.events import EVENTS, Event
+from freigabe.core.layout import Layout
+from freigabe.core.ledger import Signer
+from freigabe.core.redact import Redactor
+from freigabe.engine.witness import Head, Witness
+from freigabe.errors import LedgerError
+from freigabe.interrupts import critical
+
+Repair = Callable[[int, bytes], None]  # (size of the complete part, the torn bytes)
+
+
+def _lines_with_offsets(data: bytes, base: int) -> list[tuple[int, bytes]]:
+    out, offset = [], base
+    for line in data.splitlines(keepends=True):
+        out.append((offset, line))
+        offset += len(line)
+    return out
+
+
+def sync(
+    t: Transport,
+    layout: Layout,
+    witness: Witness,
+    trusted: set[str] | None,
+    repair: Repair | None = None,
+) -> dict[str, Any] | None:
+    """Bring the witness up to the target's ledger and return the target's last entry.
+
+    Raises LedgerError (exit 10) when the target lost entries the witness holds, when an entry
+    the witness saw was changed, or when what the target gained does not verify."""
+    path = layout.ledger
+    size = t.size(path)
+    head = witness.head()
+    if size is None:
+        if head is not None or witness.last() is not None:
+            raise LedgerError(
+                f"the ledger at {path} is gone, but the local copy ({witness.path}) holds its entries: "
+                "someone removed it on the target; nothing was changed — find out who, and restore it from "
+                "the local copy"
+            )
+        return None
+    if head is not None and size < head.size:
+        raise LedgerError(
+            f"the ledger at {path} has {size} bytes, but the local copy saw entry seq {head.seq} end at byte "
+            f"{head.size}: entries were removed from the end of the target's ledger; nothing was changed — "
+            "compare with `freigabe ledger verify`"
+        )
+    base = head.offset if head is not None else 0
+    complete, torn = ledger.complete_prefix(t.read_range(path, base))
+    lines = _lines_with_offsets(complete, base)
+    entries, problems = ledger.parse_lines(complete.decode("utf-8", "replace"))
+    after: dict[str, Any] | None = None
+    known = 0  # entries at the start of `entries` that the witness already holds
+    if head is not None:
+        first_ok = (
+            not problems and entries and entries[0].get("hash") == head.hash and entries[0].get("seq") == head.seq
+        )
+        if not first_ok:
+            raise LedgerError(
+                f"the ledger at {path} no longer holds entry seq {head.seq} where the local copy saw it: it "
+                "was edited or rewritten on the target; nothing was changed — compare with `freigabe ledger verify`"
+            )
+        after, known = entries[0], 1
+    elif problems:
+        raise LedgerError(
+            f"the ledger at {path} is damaged ({problems[0]}); run `freigabe ledger verify` to see every problem"
+        )
+    elif witness.exists():  # a local copy from before heads were kept: it must be a prefix
+        mine = witness.entries()
+        differ = ledger.compare_copies(entries, mine)
+        if differ:
+            raise LedgerError(f"the ledger at {path} and the local copy disagree ({differ[0]}); nothing was changed")
+        known = len(mine)
+        after = mine[-1] if mine else None
+    new = entries[known:]
+    report = ledger.verify_chain(entries if head is None and not known else new, trusted, after=after)
+    if not report.ok:
+        raise LedgerError(
+            f"the ledger at {path} does not verify ({report.problems[0]}); nothing was changed — "
+            "investigate with `freigabe ledger verify` before deploying"
+        )
+    if torn and repair is not None:
+        repair(base + len(complete), torn)
+    last = entries[-1] if entries else after
+    if last is not None and lines:
+        offset = lines[len(entries) - 1][0] if entries else base
+        witness.extend(new, Head(int(last["seq"]), str(last["hash"]), offset, base + len(complete)))
+    return last
+
+
+class Recorder:
+    """Appends signed, hash-chained entries to the target's ledger, one batch per step."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        layout: Layout,
+        root: Path,
+        env: str,
+        run: str,
+        redactor: Redactor,
+        signer: Signer,
+        trusted: set[str] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.layout = layout
+        self.env = env
+        self.run = run
+        self.redactor = redactor
+        self.signer = signer
+        self.witness = Witness(root, env)
+        self.entries: list[dict[str, Any]] = []  # this run's entries, written
+        self._buffer: list[dict[str, Any]] = []
+        self._torn: tuple[int, bytes] | None = None
+        transport.mkdir(layout.state)  # once per run, not per append
+        self.head = sync(transport, layout, self.witness, trusted, repair=self._note_torn)
+        if self._torn is not None:
+            self._repair(*self._torn)
+
+    # ---------------------------------------------------------------- repairs
+
+    def _note_torn(self, complete: int, torn: bytes) -> None:
+        self._torn = (complete, torn)
+
+    def _repair(self, complete: int, torn: bytes) -> None:
+        """Cut a line an interrupted append left half written, and record that it was cut."""
+        self.transport.truncate(self.layout.ledger, complete)
+        self.record_now(
+            "ledger.repaired",
+            removed_bytes=len(torn),
+            removed_sha256=hashlib.sha256(torn).hexdigest(),
+            reason="a line cut short by an interrupted append (crash, full disk) was removed",
+        )
+
+    # ---------------------------------------------------------------- writing
+
+    def record(self, event: Event, **data: Any) -> dict[str, Any]:
+        """An entry for the next flush (the executor flushes once per step)."""
+        if event not in EVENTS:
+            raise ValueError(f"{event!r} is not a ledger event (see core/events.py)")
+        prev = self._buffer[-1] if self._buffer else self.head
+        entry = ledger.make_entry(
+            prev, env=self.env, run=self.run, event=event, data=self.redactor.data(data), signer=self.signer
+        )
+        self._buffer.append(entry)
+        return entry
+
+    def record_now(self, event: Event, **data: Any) -> dict[str, Any]:
+        entry = self.record(event, **data)
+        self.flush()
+        return entry
+
+    def flush(self) -> None:
+        """Append the pending entries in one write: all of them, or none (and the error says so)."""
+        if not self._buffer:
+            return
+        pending, self._buffer = self._buffer, []
+        data = "".join(ledger.serialize(e) for e in pending).encode()
+        with critical():
+            before = self.transport.size(self.layout.ledger) or 0
+            failpoints.hit("ledger.append.before")
+            self.transport.append(self.layout.ledger, data)
+            failpoints.hit("ledger.append.after")
+            offsets = _lines_with_offsets(data, before)
+            self.witness.extend(
+                pending, Head(int(pending[-1]["seq"]), str(pending[-1]["hash"]), offsets[-1][0], before + len(data))
+            )
+            self.head = pending[-1]
+            self.entries += pending
+
+
+def read_entries(
+    transport: Transport, layout: Layout, root: Path, env: str, trusted: set[str] | None
+) -> list[dict[str, Any]]:
+    """Every entry of an environment's ledger, read-only: the witness, brought up to the target
+    (only what the target gained is read over the network)."""
+    witness = Witness(root, env)
+    sync(transport, layout, witness, trusted)
+    return witness.entries()

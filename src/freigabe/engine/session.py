@@ -1,0 +1,154 @@
+"""A run's hold on a target: the connection, the lock (with its heartbeat), the ledger recorder.
+
+`run_plan` is the only way a plan reaches a target: it opens a session, runs the checks that
+must hold under the lock (a stale plan, a plan that already ran), and hands the steps to the
+executor. However the run ends, the lock is released and the connection closed; a failure
+to release the lock never hides the error that ended the run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freigabe.adapters.bundle import BundleScan
+from freigabe.adapters.ledger_keys import local_signer, trusted_ids
+from freigabe.adapters.target import Target, open_target
+from freigabe.config import LoadedConfig
+from freigabe.core.events import Event
+from freigabe.core.plan import Plan
+from freigabe.core.redact import REDACTOR, Redactor
+from freigabe.engine import lock
+from freigabe.engine.context import RunContext
+from freigabe.engine.executor import Executor
+from freigabe.engine.outcome import QuietReporter, Reporter, RunResult
+from freigabe.engine.recorder import Recorder, read_entries
+from freigabe.errors import FreigabeError
+
+
+@dataclass
+class Session:
+    target: Target
+    recorder: Recorder
+    held: lock.Held | None
+
+
+def target_entries(loaded: LoadedConfig, target: Target) -> list[dict[str, Any]]:
+    """Every ledger entry of the target, verified, read-only: the local witness brought up to it."""
+    signer = local_signer(loaded.root)
+    trusted = trusted_ids(loaded.config.ledger.trusted_keys, signer)
+    return read_entries(target.transport, target.layout, loaded.root, target.name, trusted)
+
+
+def recorder_for(loaded: LoadedConfig, target: Target, run: str, redactor: Redactor) -> Recorder:
+    signer = local_signer(loaded.root)
+    trusted = trusted_ids(loaded.config.ledger.trusted_keys, signer)
+    return Recorder(target.transport, target.layout, loaded.root, target.name, run, redactor, signer, trusted)
+
+
+@contextmanager
+def session(
+    loaded: LoadedConfig,
+    env_name: str,
+    run: str,
+    release: str | None,
+    redactor: Redactor,
+    *,
+    take_lock: bool = True,
+) -> Iterator[Session]:
+    with open_target(loaded, env_name) as target:
+        target.transport.mkdir(target.layout.state)
+        held = (
+            lock.acquire(target.transport, target.layout, env_name, run, release, target.env.lock_stale_after)
+            if take_lock
+            else None
+        )
+        try:
+            recorder = recorder_for(loaded, target, run, redactor)
+            if held is not None:
+                # Holding the lock, whatever is still recorded as running belongs to a run that is gone.
+                running = f"{target.layout.state}/running"
+                ended = target.transport.end_orphans(running)
+                if ended:
+                    recorder.record_now("orphans.ended", process_groups=ended)
+                target.transport.mkdir(running)
+                target.transport.track_processes(running)
+            yield Session(target, recorder, held)
+        finally:
+            target.transport.track_processes(None)
+            if held is not None:
+                _release(target, held, env_name)
+
+
+def _release(target: Target, held: lock.Held, env_name: str) -> None:
+    try:
+        lock.release(target.transport, target.layout, held)
+    except FreigabeError as exc:
+        note = f"; the lock could not be released ({exc.message}): `freigabe unlock {env_name}` once the target answers"
+        failing = sys.exc_info()[1]
+        if isinstance(failing, FreigabeError):
+            failing.message += note  # the error that ended the run stays the one shown
+            failing.args = (failing.message,)
+            return
+        raise FreigabeError(f"the run finished, but{note[1:]}") from None
+
+
+def record(loaded: LoadedConfig, env_name: str, run: str, event: Event, **data: Any) -> dict[str, Any]:
+    """One ledger entry written under the lock (an attestation, a waiver): never beside a running deploy."""
+    with session(loaded, env_name, run, None, REDACTOR) as s:
+        return s.recorder.record_now(event, **data)
+
+
+def new_run_id() -> str:
+    import secrets
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_plan(
+    loaded: LoadedConfig,
+    plan: Plan,
+    *,
+    redactor: Redactor,
+    run: str | None = None,
+    reporter: Reporter | None = None,
+    bundle_path: Path | None = None,
+    scan: BundleScan | None = None,
+    sleep: Callable[[float], None] | None = None,
+    under_lock: Callable[[Session], None] | None = None,
+    take_lock: bool = True,
+    finished: Callable[[RunResult, list[dict[str, Any]]], None] | None = None,
+) -> RunResult:
+    """Run `plan` on its environment's target; raise the FreigabeError that ended a failed run.
+
+    `under_lock` runs first, holding the lock (the checks that must not race another run);
+    `finished` gets the result and this run's ledger entries however the run ended (evidence)."""
+    run = run or new_run_id()
+    with session(loaded, plan.environment, run, plan.release, redactor, take_lock=take_lock) as s:
+        if under_lock is not None:
+            under_lock(s)
+        ctx = RunContext(
+            plan=plan,
+            t=s.target.transport,
+            layout=s.target.layout,
+            recorder=s.recorder,
+            redactor=redactor,
+            reporter=reporter or QuietReporter(),
+            log_dir=loaded.state_dir / "runs" / run,
+            bundle_path=bundle_path,
+            scan=scan,
+            sleep=sleep or time.sleep,
+            github=loaded.config.github,
+        )
+        executor = Executor(ctx)
+        try:
+            return executor.execute()
+        finally:
+            if finished is not None and s.recorder.entries:
+                finished(executor.result, s.recorder.entries)
