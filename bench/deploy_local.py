@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from freigabe.adapters.bundle import create_bundle
-from freigabe.adapters.webserver import ReleaseServer
+from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.config import load_config
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.planning import make_deploy_plan

@@ -26,7 +26,7 @@ from tests.support.sshd import Sshd, start_sshd
 
 from bench.deploy_local import make_tree
 from freigabe.adapters.bundle import create_bundle
-from freigabe.adapters.webserver import ReleaseServer
+from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.config import load_config
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.planning import make_deploy_plan

@@ -15,14 +15,9 @@ from typing import Any
 
 import httpx
 
+from freigabe.core.urls import resolve_url, same_origin
 from freigabe.core.words import plural
 from freigabe.errors import UsageError
-
-
-def resolve_url(base: str, url: str) -> str:
-    if url.startswith(("http://", "https://")):
-        return url
-    return base.rstrip("/") + "/" + url.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -30,6 +25,7 @@ class Credentials:
     bearer_token_env: str | None = None
     basic_auth_user: str | None = None
     basic_auth_password_env: str | None = None
+    origin: str | None = None  # the environment's URL: credentials go to its origin and nowhere else
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> Credentials:
@@ -37,6 +33,7 @@ class Credentials:
             args.get("bearer_token_env"),
             args.get("basic_auth_user"),
             args.get("basic_auth_password_env"),
+            args.get("origin") or None,
         )
 
     def env_names(self) -> list[str]:
@@ -45,10 +42,12 @@ class Credentials:
     def missing(self) -> list[str]:
         return [name for name in self.env_names() if not os.environ.get(name)]
 
-    def apply(self) -> tuple[dict[str, str], httpx.BasicAuth | None]:
-        """Headers and auth for one request. Basic auth and a bearer token can go together
-        (nginx basic auth in front of the app's token), so the token then travels in
-        `X-Health-Token` as well as where the app expects it."""
+    def apply(self, url: str) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+        """Headers and auth for one request to `url`: none unless `url` is on the environment's
+        origin. Basic auth and a bearer token can go together (nginx basic auth in front of the
+        app's token), so the token then travels in `X-Health-Token` as well."""
+        if self.origin and not same_origin(url, self.origin):
+            return {}, None
         missing = self.missing()
         if missing:
             raise UsageError(
@@ -131,7 +130,7 @@ def _judge(response: httpx.Response, args: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _request(client: httpx.Client, url: str, creds: Credentials, timeout: float) -> httpx.Response:
-    headers, auth = creds.apply()
+    headers, auth = creds.apply(url)
     return client.get(url, headers=headers, auth=auth, timeout=timeout)
 
 
@@ -247,6 +246,12 @@ def check_assets(args: dict[str, Any]) -> AssetReport:
             base = args.get("base_url", "")
             urls = [resolve_url(base, name) for name in files] + urls
         for url in urls:
+            if creds.origin and not same_origin(url, creds.origin):
+                # The bundle decides what its manifest names: an asset elsewhere is not this site's.
+                report.checked.append(
+                    {"url": url, "status": None, "ok": False, "reason": "outside the environment's origin"}
+                )
+                continue
             try:
                 response = _request(client, url, creds, timeout)
                 report.checked.append({"url": url, "status": response.status_code, "ok": response.status_code == 200})

@@ -265,7 +265,7 @@ class EnvironmentConfig(Model):
         if not path.startswith("/"):
             raise ValueError(f"{path!r} must be an absolute path such as '/var/www/app'")
         clean = posixpath.normpath(path)
-        if ".." in path.split("/") or clean != path.rstrip("/"):
+        if ".." in path.split("/") or clean != (path.rstrip("/") or "/"):
             raise ValueError(f"{path!r} must be a plain absolute path (no '..', no '//'), such as '/var/www/app'")
         if clean in SYSTEM_FOLDERS or (clean.count("/") < 2 and clean in ("/srv", "/opt", "/home", "/var")):
             raise ValueError(
@@ -393,10 +393,10 @@ class Config(Model):
     policy: DecisionPolicy = Field(default_factory=DecisionPolicy)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
-    @field_validator("environments")
+    @field_validator("environments", mode="before")
     @classmethod
-    def _names_are_identifiers(cls, environments: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
-        for name in environments:
+    def _names_are_identifiers(cls, environments: Any) -> Any:
+        for name in environments if isinstance(environments, dict) else ():
             if not ENV_NAME.fullmatch(name):
                 raise ValueError(
                     f"environment name {name!r} must be a short identifier (letters, digits, '-' and '_', "

@@ -120,7 +120,11 @@ class Executor:
             summary=outcome.summary,
             details=outcome.details,
         )
-        self._on_target(ctx.recorder.flush)
+        try:
+            self._on_target(ctx.recorder.flush)
+        except TargetError as exc:  # the step's record could not be written: the step counts as failed
+            if outcome.ok:
+                outcome = Outcome(False, f"its ledger entries could not be written: {exc.message}", error=exc)
         ctx.reporter.step_finished(step, outcome)
         return outcome
 

@@ -177,8 +177,20 @@ class Recorder:
         data = "".join(ledger.serialize(e) for e in pending).encode()
         with critical():
             before = self.transport.size(self.layout.ledger) or 0
+            expected = self.witness.head()
+            if expected is not None and before != expected.size:
+                self._buffer = pending + self._buffer
+                raise LedgerError(
+                    f"the ledger at {self.layout.ledger} changed during this run ({before} bytes, this run "
+                    f"wrote up to {expected.size}): someone wrote to it without the lock; nothing more is "
+                    "appended — run `freigabe ledger verify`"
+                )
             failpoints.hit("ledger.append.before")
-            self.transport.append(self.layout.ledger, data)
+            try:
+                self.transport.append(self.layout.ledger, data)
+            except BaseException:
+                self._buffer = pending + self._buffer  # not written: kept for the next flush
+                raise
             failpoints.hit("ledger.append.after")
             offsets = _lines_with_offsets(data, before)
             self.witness.extend(

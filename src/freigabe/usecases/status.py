@@ -17,6 +17,7 @@ from freigabe.core.runs import runs as run_summaries
 from freigabe.core.steps import LockClear
 from freigabe.engine import lock
 from freigabe.engine.session import run_plan, target_entries
+from freigabe.errors import LockHeld
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.refusals import read_refusals
 
@@ -122,6 +123,13 @@ def unlock(loaded: LoadedConfig, env_name: str) -> str | None:
         current = target.current()
     if held is None:
         return None
+    with open_target(loaded, env_name) as target:  # refused before anything is written
+        state = lock.liveness(held, lock.read_heartbeat(target.transport, target.layout))
+    if state.alive:
+        raise LockHeld(
+            f"the lock of {env_name} is {lock.describe(held)} and its owner is alive ({state.why}); it is not "
+            "cleared — wait for that run to finish"
+        )
     plan = Plan(
         kind="unlock",
         environment=env_name,

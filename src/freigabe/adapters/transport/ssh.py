@@ -213,6 +213,10 @@ class SshTransport:
         try:
             return self._loop.call(wrapped())
         except asyncssh.SFTPError as exc:
+            if exc.code in (asyncssh.FX_NO_CONNECTION, asyncssh.FX_CONNECTION_LOST):
+                raise ConnectionLost(
+                    f"the SSH connection to {self.address} was lost while {action} {path}; check the network"
+                ) from None
             if exc.code == asyncssh.FX_NO_SPACE_ON_FILESYSTEM or "space" in str(exc.reason).lower():
                 raise TargetError(
                     f"disk full on {self.address.host} while {action} {path}; free space there and deploy again"
