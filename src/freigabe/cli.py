@@ -7,19 +7,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from freigabe import render
+from freigabe import render, render_actions
 from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
 from freigabe.config.models import ABORT_PHRASE
 from freigabe.core.plan import Plan
 from freigabe.core.words import plural
 from freigabe.errors import ExitCode, FreigabeError, UsageError
 from freigabe.interrupts import Interrupted
+
+if TYPE_CHECKING:
+    from freigabe.usecases.ci_citizen import Citizen
 
 app = typer.Typer(
     name="freigabe",
@@ -30,6 +33,8 @@ app = typer.Typer(
 )
 ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+ci_app = typer.Typer(help="GitHub Actions workflows in which freigabe is the deploy step.", no_args_is_help=True)
+app.add_typer(ci_app, name="ci")
 
 
 def _version(value: bool) -> None:
@@ -69,6 +74,7 @@ def failures() -> Iterator[None]:
         yield
     except FreigabeError as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        _citizen().failed(exc.message)
         for problem in getattr(exc, "problems", []):
             err.print(f"  • {escape(problem)}")
         raise typer.Exit(int(exc.exit_code)) from None
@@ -79,7 +85,15 @@ def failures() -> Iterator[None]:
 
 
 def _load(config: Path | None) -> LoadedConfig:
-    return load_config(config)
+    loaded = load_config(config)
+    _citizen().mask_config_secrets(loaded.config)  # in GitHub Actions: before anything can print a secret
+    return loaded
+
+
+def _citizen() -> Citizen:
+    from freigabe.usecases.ci_citizen import Citizen
+
+    return Citizen()
 
 
 def _ask(plan: Plan) -> str | None:
@@ -166,6 +180,7 @@ def plan(
         made = planned.plan
         save_plan(loaded, made)
         paths = write_report(loaded, env, made, planned.audit, lang, out_dir)
+        _citizen().plan_made(made, paths["md"], planned.audit.findings)
         if as_json:
             out.print_json(json.dumps(made.to_json()))
             return
@@ -206,6 +221,7 @@ def audit(
                 raise
         areas: tuple[Any, ...] = (area,) if area else ("repo", "github", "server") if env else ("repo", "github")
         result = run_audit(loaded, env, areas, repo_dir=repo)
+        _citizen().annotate(result.findings)
         if as_json:
             out.print_json(
                 json.dumps(
@@ -334,7 +350,8 @@ def _apply(
     from freigabe.usecases.apply import apply_plan, prepare_bundle
 
     prepared = prepare_bundle(loaded, made, bundle)
-    reporter = render.ConsoleReporter(out)
+    citizen = _citizen()
+    reporter = render_actions.GitHubActionsReporter(out) if citizen.active else render.ConsoleReporter(out)
     if approve is None and made.decision is not None and made.decision.verdict == "NO-GO" and not verdict_shown:
         render.print_plan(out, made)
         render.print_verdict(out, made)  # then apply_plan refuses: a NO-GO plan is never asked about
@@ -342,7 +359,11 @@ def _apply(
         if not verdict_shown:
             render.print_verdict(out, made)
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")
-    result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
+    try:
+        with citizen.deployment(loaded, made):
+            result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
+    finally:
+        citizen.run_finished(loaded)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(
@@ -611,6 +632,27 @@ def evidence(
         env, entries = ev.find_run(loaded, run)
         folder = ev.write_run_evidence(loaded, env, run, entries, out_dir)
         out.print(f"evidence of {run} ({env}) written to {folder}/evidence.md and evidence.json")
+
+
+@ci_app.command("init")
+def ci_init(
+    approval: Annotated[
+        list[str] | None,
+        typer.Option(help="ENV=reviewers or ENV=phrase (default: asked of GitHub, else the phrase)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite workflows written before.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write build → deploy workflows (one per environment) that run freigabe, pinned and least-privileged."""
+    from freigabe.usecases.ci_init import ci_init as write_workflows
+
+    with failures():
+        done = write_workflows(_load(config), approval or [], force)
+        for name in done.files:
+            out.print(f"wrote {done.folder / name}")
+        for env, mode in done.approvals.items():
+            how = "required reviewers, same run" if mode == "reviewers" else "a second dispatch with plan id + phrase"
+            out.print(f"{env}: approved by {how} ({escape(done.why[env])})")
 
 
 @app.command()
