@@ -15,7 +15,10 @@ class GitHubActionsReporter:
 
     def __init__(self, console: Console, commands: WorkflowCommands | None = None) -> None:
         self.console = console
-        self.commands = commands or WorkflowCommands()
+        # the groups go to the same stream as the step lines, so they stay in order in the log
+        self.commands = commands or WorkflowCommands(
+            lambda line: console.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
+        )
         self._open = False
 
     def _close(self) -> None:

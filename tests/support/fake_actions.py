@@ -79,6 +79,10 @@ class FakeActions(FakeGitHub):
         self.summaries: dict[int, dict[str, str]] = {}
         self.next_id = 19_000_000_001
 
+    def start(self) -> FakeActions:
+        super().start()
+        return self
+
     def new_id(self) -> int:
         with self.lock:
             self.next_id += 1

@@ -268,7 +268,11 @@ class FakeRunner(threading.Thread):
         for folder in (workspace, temp, home / "home"):
             folder.mkdir(parents=True, exist_ok=True)
         base_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("GITHUB_", "RUNNER_")) and k not in self.s.secrets and k != "GH_TOKEN"
+            },
             "CI": "true",
             "HOME": str(home / "home"),
             "PIP_NO_INDEX": "1",  # the runner reaches no package index: only what is installed

@@ -26,15 +26,16 @@ def escape_property(value: str) -> str:
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def _stdout(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+def _stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class WorkflowCommands:
-    """Writes workflow commands to stdout (the runner reads them there) and the job's files."""
+    """Writes workflow commands and the job's files. The runner reads commands on stdout and
+    stderr alike; stderr is the default, so `--json` on stdout stays parseable."""
 
-    def __init__(self, write: Callable[[str], None] = _stdout) -> None:
+    def __init__(self, write: Callable[[str], None] = _stderr) -> None:
         self.write = write
         self.masked: set[str] = set()
 
@@ -55,7 +56,7 @@ class WorkflowCommands:
     def annotate(
         self, level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None
     ) -> None:
-        props = {"title": title, "file": file, "line": str(line) if line else None}
+        props = {"file": file, "line": str(line) if line else None, "title": title}
         text = ",".join(f"{k}={escape_property(v)}" for k, v in props.items() if v)
         self.write(f"::{level}{' ' + text if text else ''}::{escape_data(message)}")
 
