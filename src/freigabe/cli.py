@@ -634,6 +634,56 @@ def evidence(
         out.print(f"evidence of {run} ({env}) written to {folder}/evidence.md and evidence.json")
 
 
+@app.command()
+def e2e(
+    env: EnvArg,
+    sha: Annotated[str | None, typer.Option(help="Commit to validate (default: git HEAD).")] = None,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="The E2E plan id to run.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The environment's approval phrase.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drive the GitHub pipeline (build, deploy) and verify on the target itself; PASS or FAIL."""
+    from freigabe import render_e2e
+    from freigabe.usecases import e2e as e2e_case
+
+    with failures():
+        loaded = _load(config)
+        if plan_id is None:
+            if approve is not None:
+                raise UsageError("--approve needs --plan ID: an approval is bound to the E2E plan you saw")
+            planned = e2e_case.make_e2e_plan(loaded, env, sha)
+            made = planned.plan
+            e2e_case.save_e2e_plan(loaded, made)
+            if as_json:
+                out.print_json(json.dumps(made.to_json()))
+                return
+            render_e2e.print_e2e_plan(out, made)
+            render.print_findings(out, planned.findings)
+            render.print_decision(out, made.decision)
+            if made.decision and made.decision.verdict == "NO-GO":
+                out.print("\n[bold red]NO-GO[/]: fix the blocking findings, then make a new E2E plan")
+            else:
+                out.print(
+                    f"\nTo run: [bold]freigabe e2e {env} --plan {made.id[:12]} --approve '{made.approval_phrase}'[/]"
+                )
+            return
+        if approve is None:
+            raise UsageError(f"give --approve PHRASE with --plan {plan_id}: the phrase the plan showed")
+        made_plan = e2e_case.load_e2e_plan(loaded, plan_id)
+        if made_plan.environment != env:
+            raise UsageError(f"E2E plan {made_plan.id[:12]} is for {made_plan.environment}, not {env}")
+        render.print_decision(out, made_plan.decision)
+        result = e2e_case.run_e2e(loaded, made_plan, approve, render_e2e.ConsoleProgress(out))
+        render_e2e.print_verdict(out, env, result.verdict)
+        out.print(
+            f"evidence: {result.evidence}/evidence.md ({result.api_calls} API calls; e2e {result.e2e_seconds:.1f} s, "
+            f"the pipeline's own {result.pipeline_seconds:.0f} s)"
+        )
+        if result.verdict.verdict != "PASS":
+            raise typer.Exit(int(ExitCode.E2E_FAILED))
+
+
 @ci_app.command("init")
 def ci_init(
     approval: Annotated[
