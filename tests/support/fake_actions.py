@@ -62,7 +62,8 @@ class FakeActions(FakeGitHub):
         self.secrets: dict[str, str] = {}
         self.dispatch_details = "2026"  # "2026": honours return_run_details; "ignored": always 204
         self.environments: dict[str, dict[str, Any]] = {}  # name → {"reviewers": bool, "id": int}
-        self.auto_approve: set[str] = set()  # environments whose reviewer approves at once
+        self.auto_approve: set[str] = set()  # environments whose reviewer approves after `review_delay`
+        self.review_delay = 0.6
         self.hold_queue = False  # runs stay queued (a runner that never comes)
         self.grace = (7.5, 2.5)  # GitHub: SIGINT, 7.5 s, SIGTERM, 2.5 s, kill the tree
         self.run_by_id: dict[int, dict[str, Any]] = {}
@@ -70,6 +71,7 @@ class FakeActions(FakeGitHub):
         self.logs: dict[int, dict[str, list[tuple[int, str, list[str]]]]] = {}
         self.raw_output: dict[int, list[str]] = {}  # unmasked step output, for secret assertions
         self.blobs: dict[str, bytes] = {}
+        self.blob_requests: list[tuple[str, str | None]] = []  # (blob, Authorization header) after a 302
         self.deployments: list[dict[str, Any]] = []
         self.statuses: dict[int, list[dict[str, Any]]] = {}
         self.pending: dict[int, list[dict[str, Any]]] = {}
@@ -358,6 +360,8 @@ class _ActionsHandler(_Handler):
         path, query = parts.path, parse_qs(parts.query)
         s = self.server
         if m := re.fullmatch(r"/_blobs/(.+)", path):
+            with s.lock:
+                s.blob_requests.append((m.group(1), self.headers.get("Authorization")))
             data = s.blobs.get(m.group(1))
             if data is None:
                 return self._json(404, NOT_FOUND)

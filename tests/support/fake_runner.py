@@ -244,9 +244,10 @@ class FakeRunner(threading.Thread):
             self.s.pending.setdefault(self.rid, []).append(pending)
         self._set(job, status="waiting")
         self._set(self.run_data, status="waiting")
-        if environment in self.s.auto_approve:
-            self.s.approve(self.rid, environment)
+        asked = time.monotonic()
         while environment not in self.s.approved.get(self.rid, set()):
+            if environment in self.s.auto_approve and time.monotonic() - asked > self.s.review_delay:
+                self.s.approve(self.rid, environment)  # the reviewer takes a moment, then approves
             if self.cancelled:
                 self._set(job, status="completed", conclusion="cancelled", completed_at=iso())
                 break

@@ -20,7 +20,17 @@ SHA = "c0ffee5a" + "1b2c3d4e" * 4
 API_TOKEN = "ghp_e2eDriverToken0123456789abcdef"
 
 
-def github_toml(url: str, extra: str = "") -> str:
+def github_toml(url: str, **over: str) -> str:
+    """The [github] tables for the fake; keyword arguments override the defaults below."""
+    o = {
+        "approval": '{ staging = "reviewers", production = "phrase" }',
+        "log_preset": "freigabe",
+        "build_timeout": "90s",
+        "review_timeout": "30s",
+        "staging_workflow": "freigabe-deploy-staging.yml",
+        "extra_deploy": "",
+        **over,
+    }
     return f"""
 [github]
 repo = "acme/shop"
@@ -31,24 +41,24 @@ deploy_workflows = ["freigabe-deploy-staging.yml", "freigabe-deploy-production.y
 timeout = "10s"
 
 [github.ci]
-approval = {{ staging = "reviewers", production = "phrase" }}
+approval = {o["approval"]}
 
 [github.pipeline]
 build_workflow = "freigabe-build.yml"
 ref = "main"
-log_preset = "freigabe"
+log_preset = "{o["log_preset"]}"
 poll_interval = "0.2s"
 queue_timeout = "20s"
-build_timeout = "90s"
+build_timeout = "{o["build_timeout"]}"
 deploy_timeout = "150s"
-review_timeout = "30s"
+review_timeout = "{o["review_timeout"]}"
 
 [github.pipeline.deploy.staging]
-workflow = "freigabe-deploy-staging.yml"
-
+workflow = "{o["staging_workflow"]}"
+{o["extra_deploy"]}
 [github.pipeline.deploy.production]
 workflow = "freigabe-deploy-production.yml"
-{extra}"""
+"""
 
 
 @dataclass
@@ -60,12 +70,12 @@ class Pipeline:
     def api(self) -> str:
         return f"{self.gh.url}/repos/acme/shop"
 
-    def configure(self, extra: str = "") -> None:
+    def configure(self, **over: str) -> None:
         toml = self.project.root / "freigabe.toml"
         text = toml.read_text()
         if "[github]" in text:
             text = text[: text.index("\n[github]")]
-        toml.write_text(text + github_toml(self.gh.url, extra))
+        toml.write_text(text + github_toml(self.gh.url, **over))
 
     def dispatch(self, workflow: str, inputs: dict[str, str] | None = None, ref: str = "main") -> int:
         body = {"ref": ref, "inputs": inputs or {}, "return_run_details": True}

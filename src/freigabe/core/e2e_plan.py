@@ -99,11 +99,11 @@ class E2EPlan(BaseModel):
     promotion: dict[str, Any] | None = None  # production: the source's passed E2E (bundle, build run)
     decision: Decision | None = None
     warnings: list[str] = Field(default_factory=list)
-    created_at: str = ""  # not covered by the id
+    created_at: str = ""  # covered by the id: each E2E is its own plan, and a plan runs once
 
     @property
     def id(self) -> str:
-        return sha256_text(canonical_json(self.model_dump(mode="json", exclude={"created_at"})))
+        return sha256_text(canonical_json(self.model_dump(mode="json")))
 
     def to_json(self) -> dict[str, Any]:
         return {**self.model_dump(mode="json"), "id": self.id}

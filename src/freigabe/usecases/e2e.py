@@ -42,6 +42,7 @@ from freigabe.usecases.e2e_verify import TargetState, ledger_evidence, own_check
 from freigabe.usecases.e2e_watch import Progress, Watched, Watcher
 from freigabe.usecases.planning import check_phrase
 from freigabe.usecases.records import actor, note_refusal
+from freigabe.usecases.status import status as status_of
 from freigabe.usecases.targets import state_dir
 
 
@@ -226,7 +227,7 @@ def make_e2e_plan(loaded: LoadedConfig, env_name: str, sha: str | None = None) -
         promotion=promotion,
         decision=decision,
         warnings=warnings,
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
     return E2EPlanned(plan, findings)
 
@@ -270,6 +271,10 @@ def _refuse(loaded: LoadedConfig, plan: E2EPlan, current: str | None) -> None:
         return exc
 
     command = f"freigabe e2e {plan.environment}"
+    ran = e2e_dir(loaded) / "ran" / f"{plan.id}.json"
+    already = ApprovalError(f"E2E plan {plan.id[:12]} already ran; a plan runs once — make a new plan with `{command}`")
+    if ran.exists():
+        raise refused(already)
     if plan.decision is not None and plan.decision.verdict == "NO-GO":
         raise refused(
             ApprovalError(
@@ -286,14 +291,11 @@ def _refuse(loaded: LoadedConfig, plan: E2EPlan, current: str | None) -> None:
         raise refused(
             StalePlan(f"E2E plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with `{command}`")
         )
-    ran = e2e_dir(loaded) / "ran" / f"{plan.id}.json"
     ran.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(ran, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise refused(
-            ApprovalError(f"E2E plan {plan.id[:12]} already ran; a plan runs once — make a new plan with `{command}`")
-        ) from None
+    except FileExistsError:  # another run of the same plan won the race
+        raise refused(already) from None
     with os.fdopen(fd, "w") as fh:
         json.dump({"plan": plan.id, "by": actor(), "at": datetime.now(UTC).isoformat()}, fh)
 
@@ -355,7 +357,8 @@ def run_e2e(loaded: LoadedConfig, plan: E2EPlan, phrase: str, progress: Progress
         except (E2ETimeout, E2EFailed, GitHubError) as exc:
             after = read_state(loaded, plan.environment).current
             ev["symlink"]["after"] = after
-            why = exc.message
+            ev["attention"] = status_of(loaded, plan.environment).attention
+            why = exc.message + "".join(f"; {a['problem']} → run `{a['command']}`" for a in ev["attention"])
             ev["verdict"] = Verdict(verdict="FAIL", summary=why, rolled_back=False, criteria=[]).model_dump()
             ev.update(_timing(actions, started, ev))
             write_evidence(folder, ev, redactor)
@@ -506,6 +509,8 @@ def _phases(
     evidence_parts = [("logs", logs_ok), ("symlink", True), ("ledger", ledger.ok if ledger else True)]
     missing = [name for name, ok in evidence_parts if not ok]
     # phase 5
+    attention = status_of(loaded, env_name).attention
+    ev["attention"] = attention
     verdict = acceptance(
         conclusion=watched.conclusion,
         failed_step=watched.failed_step,
@@ -519,6 +524,13 @@ def _phases(
         evidence=(not missing, "complete" if not missing else "missing: " + ", ".join(missing)),
         attempts=int(watched.run.get("run_attempt") or 1),
     )
+    if attention:
+        verdict = verdict.model_copy(
+            update={
+                "verdict": "FAIL",
+                "summary": verdict.summary + "".join(f"; {a['problem']} → run `{a['command']}`" for a in attention),
+            }
+        )
     ev["verdict"] = verdict.model_dump()
     ev.update(_timing(actions, started, ev))
     write_evidence(folder, ev, redactor)
