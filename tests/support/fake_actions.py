@@ -79,6 +79,7 @@ class FakeActions(FakeGitHub):
         self.cancel_requested: set[int] = set()
         self.executions: dict[int, Any] = {}
         self.summaries: dict[int, dict[str, str]] = {}
+        self.timings: dict[int, tuple[float, float]] = {}  # run → (started, completed), monotonic
         self.next_id = 19_000_000_001
 
     def start(self) -> FakeActions:
