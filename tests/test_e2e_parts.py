@@ -158,3 +158,23 @@ def test_e2e_and_ci_init_without_their_config_say_what_to_add(project: Project) 
     assert approve_alone.exit_code == ExitCode.CONFIG and "--approve needs --plan ID" in approve_alone.output
     unknown = project.cli("e2e", "staging", "--plan", "deadbeef00", "--approve", "STAGING-TEST FREIGEGEBEN")
     assert unknown.exit_code in (ExitCode.CONFIG, ExitCode.APPROVAL) and "Traceback" not in unknown.output
+
+
+def test_the_new_core_modules_are_pure() -> None:
+    """E2E plans, verdicts, log reading and the workflow text import no adapter, use case or I/O module."""
+    import ast
+
+    import freigabe
+
+    core = Path(freigabe.__file__).parent / "core"
+    for name in ("e2e_plan.py", "ci_workflows.py", "run_logs.py", "secret_names.py"):
+        tree = ast.parse((core / name).read_text(encoding="utf-8"))
+        imported = {
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        bad = {n for n in imported if n and n.startswith(("freigabe.adapters", "freigabe.usecases"))}
+        bad |= {n for n in imported if n and n.split(".")[0] in {"subprocess", "httpx", "socket", "asyncssh", "os"}}
+        assert not bad, (name, bad)

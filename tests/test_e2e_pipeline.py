@@ -9,6 +9,7 @@ reports success while the server still serves the old release.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from freigabe.errors import ExitCode
 
 from .conftest import TOKEN, Project
 from .support.pipeline import API_TOKEN, SHA, Pipeline, pipeline_fixture  # noqa: F401
+from .support.sshd import Sshd
 
 SHA2 = "badc0de0" + "5e6f7a8b" * 4
 TEAM_WORKFLOW = """name: Deploy to Staging
@@ -240,6 +242,18 @@ def test_a_build_that_never_succeeds_times_out_and_is_cancelled(pipeline: Pipeli
     )
 
 
+def test_a_run_no_runner_takes_is_given_up_and_cancelled(pipeline: Pipeline) -> None:
+    gh = pipeline.gh
+    gh.hold_queue = True  # no runner comes
+    pipeline.configure(queue_timeout="1s")
+    result = pipeline.e2e("staging", "--sha", SHA)
+    assert result.exit_code == ExitCode.E2E_TIMEOUT, result.output
+    assert "was still queued after 1 s (no runner took it); e2e cancelled it" in result.output
+    build = gh.runs["freigabe-build.yml"][0]
+    pipeline.wait(lambda: gh.run_by_id[int(build["id"])]["status"] == "completed")
+    assert gh.run_by_id[int(build["id"])]["conclusion"] == "cancelled"
+
+
 def test_a_reviewer_who_never_approves(pipeline: Pipeline) -> None:
     project, gh = pipeline.project, pipeline.gh
     gh.auto_approve = set()
@@ -300,3 +314,31 @@ def test_production_takes_the_same_bundle_after_preflight(pipeline: Pipeline) ->
     assert str(project.current("production")).endswith(SHA[:8])
     kinds = [e["data"]["kind"] for e in project.ledger("production") if e["event"] == "run.started"]
     assert kinds == ["preflight", "deploy"], "the pre-flight ran before the deploy"
+
+
+def test_over_ssh_the_workflow_takes_host_keys_from_a_secret_and_e2e_reads_through_the_transport(
+    pipeline: Pipeline, sshd: Sshd, tmp_path: Path
+) -> None:
+    project, gh = pipeline.project, pipeline.gh
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    known_hosts, key = keys / "known_hosts", keys / "id_ed25519"
+    shutil.copy(sshd.known_hosts, known_hosts)
+    shutil.copy(sshd.key_file, key)
+    toml = project.root / "freigabe.toml"
+    text = toml.read_text().replace(
+        '[environments.staging]\ntarget = "local"', f'[environments.staging]\ntarget = "{sshd.target}"', 1
+    )
+    head, github = text.split("\n[github]", 1)
+    toml.write_text(
+        f'{head}\n[environments.staging.ssh]\nkey_file = "{key}"\nknown_hosts = "{known_hosts}"\n\n[github]{github}'
+    )
+    assert project.cli("ci", "init", "--force").exit_code == 0
+    gh.secrets["FREIGABE_KNOWN_HOSTS"] = known_hosts.read_text()
+    gh.secrets["FREIGABE_SSH_KEY"] = key.read_text()
+    result = pipeline.e2e("staging", "--sha", SHA)
+    assert result.exit_code == 0, result.output
+    assert str(project.current()).endswith(SHA[:8]) and project.served() == project.current()
+    rid = _deploy_run(pipeline)
+    assert pipeline.step(rid, "deploy", "SSH host keys")["conclusion"] == "success"
+    assert key.read_text().strip() not in pipeline.raw_text(rid)

@@ -27,6 +27,7 @@ def github_toml(url: str, **over: str) -> str:
         "log_preset": "freigabe",
         "build_timeout": "90s",
         "review_timeout": "30s",
+        "queue_timeout": "20s",
         "staging_workflow": "freigabe-deploy-staging.yml",
         "extra_deploy": "",
         **over,
@@ -48,7 +49,7 @@ build_workflow = "freigabe-build.yml"
 ref = "main"
 log_preset = "{o["log_preset"]}"
 poll_interval = "0.2s"
-queue_timeout = "20s"
+queue_timeout = "{o["queue_timeout"]}"
 build_timeout = "{o["build_timeout"]}"
 deploy_timeout = "150s"
 review_timeout = "{o["review_timeout"]}"
