@@ -342,3 +342,15 @@ def test_over_ssh_the_workflow_takes_host_keys_from_a_secret_and_e2e_reads_throu
     rid = _deploy_run(pipeline)
     assert pipeline.step(rid, "deploy", "SSH host keys")["conclusion"] == "success"
     assert key.read_text().strip() not in pipeline.raw_text(rid)
+
+
+def test_a_phrase_approved_workflow_is_named_when_e2e_finds_its_deploy_skipped(pipeline: Pipeline) -> None:
+    project = pipeline.project
+    pipeline.configure(approval='{ staging = "phrase", production = "phrase" }')
+    assert project.cli("ci", "init", "--force").exit_code == 0
+    result = pipeline.e2e("staging", "--sha", SHA)
+    assert result.exit_code == ExitCode.E2E_FAILED, result.output
+    assert "the workflow skipped job deploy (a phrase-approved workflow deploys only on a second dispatch" in (
+        result.output
+    )
+    assert project.current() is None

@@ -511,6 +511,7 @@ def _phases(
     # phase 5
     attention = status_of(loaded, env_name).attention
     ev["attention"] = attention
+    skipped = [str(j.get("name")) for j in watched.jobs if j.get("conclusion") == "skipped"]
     verdict = acceptance(
         conclusion=watched.conclusion,
         failed_step=watched.failed_step,
@@ -524,6 +525,13 @@ def _phases(
         evidence=(not missing, "complete" if not missing else "missing: " + ", ".join(missing)),
         attempts=int(watched.run.get("run_attempt") or 1),
     )
+    if skipped and verdict.verdict == "FAIL":
+        verdict = verdict.model_copy(
+            update={
+                "summary": verdict.summary + f"; the workflow skipped job {', '.join(skipped)} (a phrase-approved "
+                "workflow deploys only on a second dispatch with the plan id: drive it with required reviewers)"
+            }
+        )
     if attention:
         verdict = verdict.model_copy(
             update={
