@@ -7,13 +7,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from freigabe import terminal
+from freigabe import terminal, terminal_actions
 from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
 from freigabe.config.models import ABORT_PHRASE
 from freigabe.core.plan import Plan
@@ -21,6 +21,9 @@ from freigabe.core.redact import REDACTOR
 from freigabe.core.words import plural
 from freigabe.errors import ExitCode, FreigabeError, UsageError
 from freigabe.interrupts import Interrupted
+
+if TYPE_CHECKING:
+    from freigabe.usecases.ci_citizen import Citizen
 
 app = typer.Typer(
     name="freigabe",
@@ -31,6 +34,8 @@ app = typer.Typer(
 )
 ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+ci_app = typer.Typer(help="GitHub Actions workflows in which freigabe is the deploy step.", no_args_is_help=True)
+app.add_typer(ci_app, name="ci")
 
 
 def _version(value: bool) -> None:
@@ -79,6 +84,7 @@ def failures() -> Iterator[None]:
         yield
     except FreigabeError as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        _citizen().failed(exc.message)
         for problem in getattr(exc, "problems", []):
             err.print(f"  • {escape(problem)}")
         raise typer.Exit(int(exc.exit_code)) from None
@@ -89,7 +95,15 @@ def failures() -> Iterator[None]:
 
 
 def _load(config: Path | None) -> LoadedConfig:
-    return load_config(config)
+    loaded = load_config(config)
+    _citizen().mask_config_secrets(loaded.config)  # in GitHub Actions: before anything can print a secret
+    return loaded
+
+
+def _citizen() -> Citizen:
+    from freigabe.usecases.ci_citizen import Citizen
+
+    return Citizen()
 
 
 def _ask(plan: Plan) -> str | None:
@@ -176,6 +190,7 @@ def plan(
         made = planned.plan
         save_plan(loaded, made)
         paths = write_report(loaded, env, made, planned.audit, lang, out_dir)
+        _citizen().plan_made(made, paths["md"], planned.audit.findings)
         if as_json:
             out.print_json(json.dumps(made.to_json()))
             return
@@ -216,6 +231,7 @@ def audit(
                 raise
         areas: tuple[Any, ...] = (area,) if area else ("repo", "github", "server") if env else ("repo", "github")
         result = run_audit(loaded, env, areas, repo_dir=repo)
+        _citizen().annotate(result.findings)
         if as_json:
             out.print_json(
                 json.dumps(
@@ -344,7 +360,8 @@ def _apply(
     from freigabe.usecases.apply import apply_plan, prepare_bundle
 
     prepared = prepare_bundle(loaded, made, bundle)
-    reporter = terminal.ConsoleReporter(out)
+    citizen = _citizen()
+    reporter = terminal_actions.GitHubActionsReporter(out) if citizen.active else terminal.ConsoleReporter(out)
     if approve is None and made.decision is not None and made.decision.verdict == "NO-GO" and not verdict_shown:
         terminal.print_plan(out, made)
         terminal.print_verdict(out, made)  # then apply_plan refuses: a NO-GO plan is never asked about
@@ -352,7 +369,11 @@ def _apply(
         if not verdict_shown:
             terminal.print_verdict(out, made)
         out.print(f"approval: [bold]{escape(approve)}[/] for plan {made.id[:12]}")
-    result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
+    try:
+        with citizen.deployment(loaded, made):
+            result = apply_plan(loaded, prepared, phrase=approve, ask=_ask, reporter=reporter)
+    finally:
+        citizen.run_finished(loaded)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(
@@ -570,6 +591,32 @@ def unlock(env: EnvArg, config: ConfigOpt = None) -> None:
         out.print(f"cleared the lock {escape(cleared)}" if cleared else f"{env} is not locked")
 
 
+@ledger_app.command("key")
+def ledger_key(
+    new: Annotated[
+        Path | None,
+        typer.Option(
+            "--new", help="Write a fresh private key to this file (a CI secret's value); print its public key."
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The public key this machine signs ledger entries with, for [ledger] trusted_keys."""
+    from freigabe.usecases.ledger_key import public_key
+
+    with failures():
+        shown = public_key(_load(config), new)
+        if new is not None:
+            out.print(f"wrote a new private key to {escape(str(new))} (mode 0600): store its content as a secret")
+            out.print("[dim]e.g. gh secret set FREIGABE_LEDGER_KEY < FILE, then delete FILE[/]")
+        out.print(f"public key: {shown.public}")
+        out.print(f"key id:     {shown.id}")
+        if shown.trusted:
+            out.print("[green]✔[/] listed in \\[ledger] trusted_keys")
+        else:
+            out.print(escape(f'add it to freigabe.toml: [ledger] trusted_keys = [..., "{shown.public}"]'))
+
+
 @ledger_app.command("verify")
 def ledger_verify(
     env: Annotated[str | None, typer.Argument(help="Environment (default: all).")] = None,
@@ -625,6 +672,84 @@ def evidence(
         env, entries = ev.find_run(loaded, run)
         folder = ev.write_run_evidence(loaded, env, run, entries, out_dir)
         out.print(f"evidence of {run} ({env}) written to {folder}/evidence.md and evidence.json")
+
+
+@app.command()
+def e2e(
+    env: EnvArg,
+    sha: Annotated[str | None, typer.Option(help="Commit to validate (default: git HEAD).")] = None,
+    plan_id: Annotated[str | None, typer.Option("--plan", help="The E2E plan id to run.")] = None,
+    approve: Annotated[str | None, typer.Option(help="The environment's approval phrase.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drive the GitHub pipeline (build, deploy) and verify on the target itself; PASS or FAIL."""
+    from freigabe import terminal_e2e
+    from freigabe.usecases import e2e as e2e_case
+
+    with failures():
+        loaded = _load(config)
+        if plan_id is None:
+            if approve is not None:
+                raise UsageError("--approve needs --plan ID: an approval is bound to the E2E plan you saw")
+            planned = e2e_case.make_e2e_plan(loaded, env, sha)
+            made = planned.plan
+            e2e_case.save_e2e_plan(loaded, made)
+            if as_json:
+                out.print_json(json.dumps(made.to_json()))
+                return
+            terminal_e2e.print_e2e_plan(out, made)
+            terminal.print_findings(out, planned.findings)
+            terminal.print_decision(out, made.decision)
+            if made.decision and made.decision.verdict == "NO-GO":
+                out.print("\n[bold red]NO-GO[/]: fix the blocking findings, then make a new E2E plan")
+            else:
+                out.print(
+                    f"\nTo run: [bold]freigabe e2e {env} --plan {made.id[:12]} --approve '{made.approval_phrase}'[/]"
+                )
+            return
+        if approve is None:
+            raise UsageError(f"give --approve PHRASE with --plan {plan_id}: the phrase the plan showed")
+        made_plan = e2e_case.load_e2e_plan(loaded, plan_id)
+        if made_plan.environment != env:
+            raise UsageError(f"E2E plan {made_plan.id[:12]} is for {made_plan.environment}, not {env}")
+        terminal.print_decision(out, made_plan.decision)
+        result = e2e_case.run_e2e(loaded, made_plan, approve, terminal_e2e.ConsoleProgress(out))
+        terminal_e2e.print_verdict(out, env, result.verdict)
+        out.print(
+            f"evidence: {result.evidence}/evidence.md ({result.api_calls} API calls; e2e {result.e2e_seconds:.1f} s, "
+            f"the pipeline's own {result.pipeline_seconds:.0f} s)"
+        )
+        if result.verdict.verdict != "PASS":
+            raise typer.Exit(int(ExitCode.E2E_FAILED))
+
+
+@ci_app.command("init")
+def ci_init(
+    approval: Annotated[
+        list[str] | None,
+        typer.Option(help="ENV=reviewers or ENV=phrase (default: asked of GitHub, else the phrase)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite workflows written before.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write build → deploy workflows (one per environment) that run freigabe, pinned and least-privileged."""
+    from freigabe.usecases.ci_init import ci_init as write_workflows
+
+    with failures():
+        done = write_workflows(_load(config), approval or [], force)
+        for name in done.files:
+            out.print(f"wrote {done.folder / name}")
+        for env, mode in done.approvals.items():
+            how = "required reviewers, same run" if mode == "reviewers" else "a second dispatch with plan id + phrase"
+            out.print(f"{env}: approved by {how} ({escape(done.why[env])})")
+        out.print(f"the workflows read these repository secrets: {', '.join(done.secrets)}")
+        if done.untrusted_ledger:
+            out.print(
+                "[yellow]next:[/] `freigabe ledger key --new FILE` makes the deploy job's ledger key: store FILE "
+                "as the secret and add the public key it prints to \\[ledger] trusted_keys, with your own "
+                "(`freigabe ledger key`), or ledgers signed in CI will not verify here"
+            )
 
 
 @app.command()

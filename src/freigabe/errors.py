@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     TARGET = 9  # target unreachable, not writable, disk full
     LEDGER = 10  # the ledger's hash chain does not verify
     INTERRUPTED = 11  # stopped by SIGINT/SIGTERM/SIGHUP before the switch: nothing live was changed
+    E2E_FAILED = 12  # `freigabe e2e`: the pipeline ran and the acceptance criteria are not met
+    E2E_TIMEOUT = 13  # `freigabe e2e`: gave up waiting (build, queue, environment reviewer, deploy)
 
 
 class FreigabeError(Exception):
@@ -98,3 +100,15 @@ class ConnectionLost(TargetError):
 
 class LedgerError(FreigabeError):
     exit_code = ExitCode.LEDGER
+
+
+class E2EFailed(FreigabeError):
+    """`freigabe e2e` judged the pipeline's result FAIL (failed, rolled back, or not switched)."""
+
+    exit_code = ExitCode.E2E_FAILED
+
+
+class E2ETimeout(FreigabeError):
+    """`freigabe e2e` gave up waiting for a run (the message says for what, and what it did)."""
+
+    exit_code = ExitCode.E2E_TIMEOUT

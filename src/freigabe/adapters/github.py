@@ -60,6 +60,7 @@ class GitHub:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.authenticated = bool(token)
+        self.calls: list[str] = []  # "METHOD path" of every request made, for evidence and the bench
         self.client = httpx.Client(
             base_url=config.api_url.rstrip("/"), headers=headers, timeout=config.timeout, follow_redirects=False
         )
@@ -78,6 +79,7 @@ class GitHub:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Answer:
         url = path if path.startswith("http") else self._repo_path(path)
+        self.calls.append(f"{method} {url.split('?')[0]}")
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:

@@ -6,6 +6,8 @@ Commands are argv lists, never shell strings: a step says exactly what it runs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 import re
 from typing import Annotated, Any, Literal
@@ -356,6 +358,70 @@ def _default_branches() -> dict[str, BranchPolicy]:
     }
 
 
+class LogGate(Model):
+    """A line in the deploy run's log that proves a gate passed (regular expressions)."""
+
+    name: str
+    seen: str  # must match at least `count` log lines
+    count: int = Field(default=1, ge=1)
+    contradicted: str | None = None  # a line that says the opposite (a failed gate, a rollback)
+
+    @field_validator("seen", "contradicted")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{pattern!r} is not a regular expression ({exc}); escape ( ) [ ] . with a backslash"
+                ) from None
+        return pattern
+
+
+class PipelineDeploy(Model):
+    """How `freigabe e2e ENV` deploys ENV: the workflow it dispatches and its inputs."""
+
+    workflow: str  # file name, e.g. "deploy-staging.yml"
+    ref: str | None = None  # default: [github.pipeline] ref
+    # Values may name {build_run_id}, {sha}, {ref} and {environment}.
+    inputs: dict[str, str] = Field(default_factory=lambda: {"build_run_id": "{build_run_id}"})
+    ledger_artifact: str | None = "deployment-ledger-{run_id}"  # None: the workflow keeps no ledger
+    gates: list[LogGate] | None = None  # default: the lines of `log_preset`
+
+
+class PipelineConfig(Model):
+    """`[github.pipeline]`: the team's build and deploy workflows, as `freigabe e2e` drives them."""
+
+    build_workflow: str = "build-artifacts.yml"
+    ref: str = "main"
+    build_inputs: dict[str, str] = Field(default_factory=dict)
+    bundle_artifact: str = "deployment-bundle-{sha}"
+    deploy: dict[str, PipelineDeploy] = Field(default_factory=dict)
+    log_preset: Literal["reference", "freigabe"] = "reference"
+    poll_interval: Duration = 5.0
+    queue_timeout: Duration = 600.0  # a run still queued after this is given up
+    build_timeout: Duration = 1800.0
+    deploy_timeout: Duration = 1800.0
+    review_timeout: Duration = 3600.0  # waiting for an environment reviewer
+
+
+class CiConfig(Model):
+    """`[github.ci]`: what `freigabe ci init` writes into the workflows."""
+
+    runs_on: str = "ubuntu-24.04"
+    python: str = "3.11"
+    install: str = "freigabe==0.1.0"  # the pip requirement the jobs install
+    branches: list[str] = Field(default_factory=lambda: ["main"])
+    # Per environment: "reviewers" (the GitHub Environment's required reviewers approve the plan of the
+    # same run) or "phrase" (a second dispatch with the plan id and the phrase). Unset: asked of GitHub.
+    approval: dict[str, Literal["reviewers", "phrase"]] = Field(default_factory=dict)
+    known_hosts_secret: str = "FREIGABE_KNOWN_HOSTS"  # noqa: S105 — a secret's name
+    ssh_key_secret: str = "FREIGABE_SSH_KEY"  # noqa: S105 — a secret's name
+    # the deploy job signs ledger entries with this secret's key (`freigabe ledger key --new FILE`)
+    ledger_key_secret: str = "FREIGABE_LEDGER_KEY"  # noqa: S105 — a secret's name
+
+
 class GitHubConfig(Model):
     repo: str  # owner/name
     api_url: str = "https://api.github.com"
@@ -367,6 +433,8 @@ class GitHubConfig(Model):
     failed_in_a_row: int = Field(default=3, ge=1)
     bundle_prefix: str = "deployment-bundle-"
     timeout: Duration = 15.0
+    pipeline: PipelineConfig | None = None
+    ci: CiConfig = Field(default_factory=CiConfig)
 
     @field_validator("repo")
     @classmethod
@@ -380,6 +448,21 @@ class LedgerConfig(Model):
     # Public keys (base64, as `freigabe ledger key` prints them) of every machine or CI secret that
     # deploys: an entry signed by any other key fails `ledger verify` and stops a deploy.
     trusted_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _public_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except (ValueError, binascii.Error):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    f"{key[:16]!r}… is not an Ed25519 public key (base64 of 32 bytes); copy the line "
+                    "`freigabe ledger key` prints"
+                )
+        return keys
 
 
 class Config(Model):
@@ -411,6 +494,13 @@ class Config(Model):
                 raise ValueError(
                     f"environments.{name}.promotion.requires_stable_in names "
                     f"{env.promotion.requires_stable_in!r}, which is not a configured environment"
+                )
+        pipeline = self.github.pipeline if self.github else None
+        for name in pipeline.deploy if pipeline else {}:
+            if name not in self.environments:
+                raise ValueError(
+                    f"github.pipeline.deploy.{name} names an environment that is not configured; "
+                    f"add [environments.{name}] or remove [github.pipeline.deploy.{name}]"
                 )
         return self
 

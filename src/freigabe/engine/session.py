@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from freigabe.adapters.bundle import BundleScan
-from freigabe.adapters.ledger_keys import local_signer, trusted_ids
+from freigabe.adapters.ledger_keys import local_signer, reading_trust, trusted_ids
 from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.events import Event
@@ -40,8 +40,7 @@ class Session:
 
 def target_entries(loaded: LoadedConfig, target: Target) -> list[dict[str, Any]]:
     """Every ledger entry of the target, verified, read-only: the local witness brought up to it."""
-    signer = local_signer(loaded.root)
-    trusted = trusted_ids(loaded.config.ledger.trusted_keys, signer)
+    trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
     return read_entries(target.transport, target.layout, loaded.root, target.name, trusted)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from freigabe.adapters.ledger_keys import local_signer, trusted_ids
+from freigabe.adapters.ledger_keys import reading_trust
 from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import ledger
@@ -43,7 +43,7 @@ class LedgerCheck:
 
 def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
     check = LedgerCheck(env_name)
-    trusted = trusted_ids(loaded.config.ledger.trusted_keys, local_signer(loaded.root))
+    trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
     with open_target(loaded, env_name) as target:
         check.target_ledger = target.transport.exists(target.layout.ledger)
         raw = target.transport.read(target.layout.ledger) if check.target_ledger else b""

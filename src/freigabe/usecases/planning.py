@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.target import open_target
@@ -290,7 +291,20 @@ class Aborted(ApprovalError):
     """The person answered ABBRECHEN."""
 
 
-def check_phrase(plan: Plan, phrase: str) -> None:
+class Approvable(Protocol):
+    """What an approval phrase is checked against: a deploy plan, an E2E plan."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def approval_phrase(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
+def check_phrase(plan: Approvable, phrase: str) -> None:
     given = " ".join(phrase.split())
     if given.upper() == ABORT_PHRASE:
         raise Aborted(f"{ABORT_PHRASE}: the {plan.kind} to {plan.environment} was cancelled and nothing was changed")
