@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src tests bench tools
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 bench: tools $(STAMP)
 	$(BIN)/python bench/deploy_local.py --rounds 5 --dir /dev/shm

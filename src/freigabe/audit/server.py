@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freigabe.core.findings import Finding, finding
-from freigabe.core.runs import live_state
+from freigabe.core.runs import killed_switch_run, live_state
 from freigabe.core.words import plural
 
 
@@ -404,8 +404,8 @@ def check_unrecorded_switch(f: ServerFacts) -> list[Finding]:
     last = switches[-1]["data"].get("after")
     # A run killed between the rename and its ledger entry set out to make `current` live: the
     # ledger accounts for it (and server.live-unverified says it was never verified).
-    state = live_state(f.ledger, f.current)
-    accounted = last != f.current_link and state.known and state.release == f.current
+    killed = killed_switch_run(f.ledger, f.current) if last != f.current_link else None
+    accounted = killed is not None
     ok = last == f.current_link or accounted
     return [
         finding(
@@ -416,7 +416,7 @@ def check_unrecorded_switch(f: ServerFacts) -> list[Finding]:
             ist=f"current → {f.current_link}, the ledger's last switch → {last}"
             if not ok
             else (
-                f"run {state.run} set out to make {f.current} live (killed before its switch was recorded)"
+                f"run {killed} set out to make {f.current} live (killed before its switch was recorded)"
                 if accounted
                 else "matches the ledger"
             ),

@@ -36,6 +36,21 @@ def _of_run(entries: list[Entry], run: str, event: str) -> list[dict[str, Any]]:
     return [e["data"] for e in entries if e.get("run") == run and e.get("event") == event]
 
 
+def killed_switch_run(entries: list[Entry], current: str | None) -> str | None:
+    """The run, started after the last recorded switch, that set out to make `current` live and was
+    killed before it recorded its switch (or finished): it accounts for a `current` no switch names."""
+    last = max((i for i, e in enumerate(entries) if e.get("event") == "switch"), default=-1)
+    later = entries[last + 1 :]
+    for entry in reversed(later):
+        if (
+            entry.get("event") == "run.started"
+            and entry["data"].get("release") == current
+            and not _of_run(later, entry["run"], "run.finished")
+        ):
+            return str(entry["run"])
+    return None
+
+
 def live_state(entries: list[Entry], current: str | None) -> LiveState:
     if current is None:
         return LiveState(None, known=False, verified=False, reason="no release is live")
@@ -45,19 +60,10 @@ def live_state(entries: list[Entry], current: str | None) -> LiveState:
     if switch is None:
         # Killed between the rename and its ledger entry: the run set out to make `current` live
         # and never finished, but no switch was recorded.
-        unfinished = next(
-            (
-                e
-                for e in reversed(entries)
-                if e.get("event") == "run.started"
-                and e["data"].get("release") == current
-                and not _of_run(entries, e["run"], "run.finished")
-            ),
-            None,
-        )
-        if unfinished is None:
+        killed = killed_switch_run(entries, current)
+        if killed is None:
             return LiveState(current, known=False, verified=False, reason=f"{current} was not made live by freigabe")
-        switch = unfinished
+        switch = next(e for e in entries if e.get("run") == killed and e.get("event") == "run.started")
     run = switch["run"]
     started = (_of_run(entries, run, "run.started") or [{}])[0]
     finished = _of_run(entries, run, "run.finished")
