@@ -57,6 +57,18 @@ def start_sshd(folder: Path, extra: str = "") -> Sshd:
     os.chmod(folder / "authorized_keys", 0o600)
     port = free_port()
     config = folder / "sshd_config"
+    # The sessions log in as this machine's user, whose rc files the tests do not own. One that
+    # waits on a lock (pyenv's `rehash`, stuck for 60 s per login behind a lock file that a killed
+    # login left) would stall every command; tell it not to wait. sshd takes only the first SetEnv
+    # line, so the caller's variables join this one.
+    setenv = ["PYENV_REHASH_TIMEOUT=0"]
+    lines = []
+    for line in extra.splitlines():
+        if line.startswith("SetEnv "):
+            setenv += line.split()[1:]
+        else:
+            lines.append(line)
+    extra = "SetEnv " + " ".join(setenv) + "\n" + "".join(f"{line}\n" for line in lines)
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_ed25519'}\nPidFile {folder / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\n"
