@@ -185,9 +185,10 @@ def _failure_text(
             said += f" (`{failure.sql}`)"
         said += f": {failure.message or headline(output) or 'no output'}"
         if index is not None and index > 1:
+            ran = "statement 1 ran and stays" if index == 2 else f"statements 1–{index - 1} ran and stay"
             said += (
-                f"; its statements 1–{index - 1} ran and stay applied (MariaDB commits each DDL statement at once) "
-                f"although {where} is not recorded as ran"
+                f"; its {ran} applied (MariaDB commits each DDL statement at once) although {where} is not "
+                "recorded as ran"
             )
         elif index == 1:
             said += f"; none of {where}'s statements ran"
