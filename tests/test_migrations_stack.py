@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -405,3 +406,27 @@ def test_the_old_release_keeps_answering_during_an_additive_migration_deploy(sta
     assert staging.current() != live and {live, staging.current()} <= served  # both releases answered
     assert counts["ok"] > 200, counts
     assert not failures, (len(failures), failures[:5])
+
+
+def test_migrations_run_once_another_runner_holding_the_isolated_lock_is_no_success(staging: Shop) -> None:
+    """`--isolated`: while another runner migrates, artisan exits 0 without migrating. The step
+    checks migrate:status afterwards and does not switch to a release whose schema is not there."""
+    live = staging.current()
+    plan = staging.plan(staging.bundle("v2", ADD_PRICE))
+    holder = subprocess.Popen(
+        staging.db.client("-e", "select get_lock('fixture-artisan-migrate', 0); select sleep(60)"),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while staging.sql("select is_used_lock('fixture-artisan-migrate')") == "NULL":
+            assert time.monotonic() < deadline, "the other runner never took the lock"
+            time.sleep(0.05)
+        code, output = staging.approve(plan)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == ExitCode.GATE, output
+    assert "The [migrate] command is already running" in output  # artisan's own output, in the step's
+    assert "exited 0 but 2025_02_01_000001_add_price is still pending" in output and "--isolated" in output
+    assert staging.sql("show columns from products like 'price'") == "" and staging.current() == live
