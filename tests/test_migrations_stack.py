@@ -206,6 +206,9 @@ def test_an_additive_migration_is_go_shown_with_its_sql_and_undone_by_the_named_
     assert "add `price` int null" in md and "adds nullable column `price` to `products`" in md
     assert "none of them pending afterwards" in md  # the validation plan's acceptance criterion
     assert shop.sql("show columns from products like 'price'") == ""  # planning never migrates
+    code, shown = shop.cli("plan", "production", "--bundle", str(shop.bundle("v2", ADD_PRICE)))
+    assert code == 0 and "migrate.1 runs 1 pending migration" in shown, shown
+    assert "additive alter table `products` add `price` int null" in shown
     code, output = shop.approve(plan)
     assert code == 0, output
     assert "1 migration applied" in output and "Migrated" not in output  # Laravel 11 prints DONE lines
@@ -278,6 +281,20 @@ def test_a_production_plan_with_migrations_needs_a_database_backup(production: S
     assert row["impact"] == "P0" and "no database dump before pending migrations" in row["ist"]
     code, output = production.cli("waive", "migration.backup", "--env", "production", "--reason", "we know what we do")
     assert code == ExitCode.CONFIG and "cannot be waived" in output
+
+
+def test_production_never_migrates_without_this_run_s_database_backup(production: Shop) -> None:
+    """A best-effort backup may fail and the deploy go on; the migrations then refuse to run."""
+    live = production.current()
+    toml = production.root / "freigabe.toml"
+    toml.write_text(
+        toml.read_text().replace(f'"{production.database}"]\n', '"no_such_database"]\nbest_effort = true\n', 1)
+    )
+    code, output = production.ship("v2", ADD_PRICE)
+    assert code == ExitCode.GATE, output
+    assert "! backup.create" in output  # warned, not fatal
+    assert "no database backup of this run" in output and "run only after a backup that can undo them" in output
+    assert production.sql("show columns from products like 'price'") == "" and production.current() == live
 
 
 def test_a_renamed_column_is_a_finding(staging: Shop) -> None:

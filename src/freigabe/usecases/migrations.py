@@ -29,7 +29,8 @@ from freigabe.core.migration_history import describe, schema_ahead_of
 from freigabe.core.migrations import MigrationFacts
 from freigabe.core.plan import BundleRef, Plan, PlanInputs
 from freigabe.engine.session import run_plan
-from freigabe.errors import FreigabeError, RollbackFailed, RolledBack
+from freigabe.errors import FreigabeError, RollbackFailed, RolledBack, RunInterrupted
+from freigabe.interrupts import InterruptGuard
 
 
 def inspected(config: Config, env_name: str) -> bool:
@@ -76,8 +77,11 @@ def inspect(
         finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
     )
     try:
-        result = run_plan(loaded, plan, redactor=redactor_for(plan), bundle_path=bundle_path, scan=scan)
-    except FreigabeError as exc:
+        with InterruptGuard():  # a signal stops the copy cleanly (removed, recorded), then the plan
+            result = run_plan(loaded, plan, redactor=redactor_for(plan), bundle_path=bundle_path, scan=scan)
+    except RunInterrupted:
+        raise
+    except FreigabeError as exc:  # a held lock, an unreachable target, a failing command: a finding says so
         return MigrationFacts(error=exc.message, dialect=server.migrations_dialect)
     for step, outcome in result.steps:
         if step.action == "migrations.pending" and outcome.ok:
