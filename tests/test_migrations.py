@@ -202,6 +202,7 @@ def _ctx(production: bool, backup: str | None = "/srv/backups/20260101_000000", 
         migrate=kw.get("migrate", [["php", "artisan", "migrate", "--force", "--isolated"]]),
         backup_dir=backup,
         inspected=True,
+        live_release=kw.get("live", "20260101_000000-abcdef12"),
     )
 
 
@@ -221,6 +222,9 @@ def test_findings_from_facts() -> None:
     assert "migration.isolated" not in rows
     staging = {f.key: f for f in evaluate(facts, _ctx(production=False))}
     assert staging["migration.breaking:2025_b#1"].impact == "P2"
+    first = {f.key: f for f in evaluate(facts, _ctx(production=True, live=None))}
+    assert not [k for k in first if k.startswith(("migration.breaking", "migration.unknown"))]  # no old code runs
+    assert "no release is live" in first["migration.pending"].ist
 
 
 def test_backup_isolated_and_unreadable_migrations() -> None:

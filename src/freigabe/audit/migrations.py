@@ -28,6 +28,7 @@ class MigrationContext:
     migrate: list[list[str]]  # the deploy's migrate commands
     backup_dir: str | None  # this run's backup folder, when the backup dumps the database
     inspected: bool  # the plan reads pending migrations in a copy (status + pretend configured)
+    live_release: str | None = "?"  # what serves during the switch window; None: the first deploy
 
 
 def _pending(facts: MigrationFacts, ctx: MigrationContext) -> list[Finding]:
@@ -57,6 +58,8 @@ def _pending(facts: MigrationFacts, ctx: MigrationContext) -> list[Finding]:
     ist = f"{len(facts.pending)} pending" + (": " + ", ".join(facts.names) if facts.pending else "")
     if any(counts.values()):
         ist += " (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")"
+    if ctx.live_release is None and facts.pending:
+        ist += "; no release is live, so no old code runs against the new schema"
     return [
         finding(
             "migration.pending",
@@ -72,6 +75,8 @@ def _pending(facts: MigrationFacts, ctx: MigrationContext) -> list[Finding]:
 
 
 def _statements(facts: MigrationFacts, ctx: MigrationContext) -> list[Finding]:
+    if ctx.live_release is None:  # the first deploy: no old release serves during the switch window
+        return []
     out = []
     impact: Impact = "P1" if ctx.production else "P2"
     for m in facts.pending:

@@ -89,7 +89,7 @@ def inspect(
     return MigrationFacts(error="the pre-flight copy did not report its migrations", dialect=server.migrations_dialect)
 
 
-def context(config: Config, env_name: str, run_stamp: str) -> MigrationContext:
+def context(config: Config, env_name: str, run_stamp: str, live: str | None) -> MigrationContext:
     env = config.environment(env_name)
     return MigrationContext(
         environment=env_name,
@@ -97,11 +97,14 @@ def context(config: Config, env_name: str, run_stamp: str) -> MigrationContext:
         migrate=config.deploy.migrate,
         backup_dir=backup_dir(config, env_name, run_stamp),
         inspected=inspected(config, env_name),
+        live_release=live,
     )
 
 
-def findings(config: Config, env_name: str, facts: MigrationFacts | None, run_stamp: str) -> list[Finding]:
-    return evaluate(facts, context(config, env_name, run_stamp))
+def findings(
+    config: Config, env_name: str, facts: MigrationFacts | None, run_stamp: str, live: str | None
+) -> list[Finding]:
+    return evaluate(facts, context(config, env_name, run_stamp, live))
 
 
 # ---------------------------------------------------------------- what `attest` and `waive` can name
@@ -111,14 +114,17 @@ def _facts_file(loaded: LoadedConfig, env_name: str) -> Path:
     return loaded.state_dir / "migrations" / f"{env_name}.json"
 
 
-def remember(loaded: LoadedConfig, env_name: str, facts: MigrationFacts | None, run_stamp: str) -> None:
+def remember(
+    loaded: LoadedConfig, env_name: str, facts: MigrationFacts | None, run_stamp: str, live: str | None
+) -> None:
     """The newest plan's migration facts, so `attest` and `waive` can name its findings."""
     path = _facts_file(loaded, env_name)
     if facts is None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"facts": facts.model_dump(mode="json"), "run_stamp": run_stamp}), encoding="utf-8")
+    data = {"facts": facts.model_dump(mode="json"), "run_stamp": run_stamp, "live": live}
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def latest_findings(loaded: LoadedConfig, env_name: str) -> list[Finding]:
@@ -131,7 +137,7 @@ def latest_findings(loaded: LoadedConfig, env_name: str) -> list[Finding]:
         facts = MigrationFacts.model_validate(data["facts"])
     except (ValueError, KeyError):
         return []
-    return findings(loaded.config, env_name, facts, str(data.get("run_stamp", "")))
+    return findings(loaded.config, env_name, facts, str(data.get("run_stamp", "")), data.get("live"))
 
 
 # ---------------------------------------------------------------- rollbacks

@@ -123,13 +123,13 @@ def make_deploy_plan(
             env_name,
             sha=info.sha,
             needs_bytes=info.size + scan.total_size,
-            extra=migrations.findings(config, env_name, facts, stamp),
+            extra=migrations.findings(config, env_name, facts, stamp, current),
         )
         if audit
         else AuditResult(env_name)
     )
     if audit:
-        migrations.remember(loaded, env_name, facts, stamp)
+        migrations.remember(loaded, env_name, facts, stamp, current)
     plan = Plan(
         kind="deploy",
         environment=env_name,
