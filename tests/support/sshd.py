@@ -46,7 +46,8 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
-def start_sshd(folder: Path) -> Sshd:
+def start_sshd(folder: Path, extra: str = "") -> Sshd:
+    """`extra`: more sshd_config lines (e.g. `SetEnv BASH_ENV=...` for a login shell that talks)."""
     need("openssh-server", "openssh-client")
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -60,7 +61,7 @@ def start_sshd(folder: Path) -> Sshd:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_ed25519'}\nPidFile {folder / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n" + extra
     )
     process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=open(folder / "sshd.log", "wb"))
     host_key = (folder / "host_ed25519.pub").read_text().split()

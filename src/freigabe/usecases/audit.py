@@ -17,7 +17,7 @@ from freigabe.core.environments import is_production
 from freigabe.core.findings import Finding
 from freigabe.core.redact import REDACTOR
 from freigabe.engine import lock
-from freigabe.engine.session import target_entries
+from freigabe.engine.session import decision_entries, recent_entries
 from freigabe.engine.witness import Witness
 from freigabe.errors import UsageError
 from freigabe.usecases import repo_audit
@@ -71,7 +71,8 @@ def run_audit(
         result.findings = _redacted(result.findings)
         return result
     with open_target(loaded, env_name) as target:  # one connection for the server facts and the ledger
-        entries = target_entries(loaded, target)
+        entries = recent_entries(loaded, target, target.current())
+        decisions = decision_entries(loaded, env_name)
         if "server" in areas:
             try:
                 config = resolved_config(loaded, env_name, target.transport)
@@ -91,7 +92,7 @@ def run_audit(
             )
             result.findings += server_audit.evaluate(facts)
     result.findings += extra or []
-    result.findings = _redacted(apply_waivers(apply_attestations(result.findings, entries), entries, loaded.root))
+    result.findings = _redacted(apply_waivers(apply_attestations(result.findings, decisions), decisions, loaded.root))
     env = loaded.config.environment(env_name)
     production = is_production(env_name, env, loaded.config.policy)
     result.decision = decide(result.findings, env_name, loaded.config.policy, production)

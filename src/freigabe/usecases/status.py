@@ -17,7 +17,7 @@ from freigabe.core.runs import live_state
 from freigabe.core.runs import runs as run_summaries
 from freigabe.core.steps import LockClear
 from freigabe.engine import lock
-from freigabe.engine.session import run_plan, target_entries
+from freigabe.engine.session import recent_entries, run_plan
 from freigabe.errors import LockHeld
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.refusals import read_refusals
@@ -56,7 +56,7 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
     with open_target(loaded, env_name) as target:
         current = target.current()
         marks = read_marks(target)
-        entries = target_entries(loaded, target)
+        entries = recent_entries(loaded, target, current, runs)
         result = Status(env_name, target.env.deploy_path, current, deployed=bool(entries) or current is not None)
         for name in sorted(list_releases(target), reverse=True):
             mark = marks.get(name, {})
