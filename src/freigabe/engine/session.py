@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,10 @@ def session(
     redactor: Redactor,
     *,
     take_lock: bool = True,
+    target: Target | None = None,
 ) -> Iterator[Session]:
-    with open_target(loaded, env_name) as target:
+    """`target`: a connection the caller already opened (and closes), else one is opened here."""
+    with nullcontext(target) if target is not None else open_target(loaded, env_name) as target:
         target.transport.mkdir(target.layout.state)
         held = (
             lock.acquire(target.transport, target.layout, env_name, run, release, target.env.lock_stale_after)
@@ -135,13 +137,14 @@ def run_plan(
     under_lock: Callable[[Session], None] | None = None,
     take_lock: bool = True,
     finished: Callable[[RunResult, list[dict[str, Any]]], None] | None = None,
+    target: Target | None = None,
 ) -> RunResult:
     """Run `plan` on its environment's target; raise the FreigabeError that ended a failed run.
 
     `under_lock` runs first, holding the lock (the checks that must not race another run);
     `finished` gets the result and this run's ledger entries however the run ended (evidence)."""
     run = run or new_run_id()
-    with session(loaded, plan.environment, run, plan.release, redactor, take_lock=take_lock) as s:
+    with session(loaded, plan.environment, run, plan.release, redactor, take_lock=take_lock, target=target) as s:
         if under_lock is not None:
             under_lock(s)
         ctx = RunContext(

@@ -10,7 +10,7 @@ from typing import Any
 
 from freigabe.adapters.bundle import BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.identity import actor
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
@@ -23,6 +23,7 @@ from freigabe.usecases.migrations import schema_noted
 from freigabe.usecases.planning import (
     check_phrase,
     claim_plan,
+    plan_marker,
     refuse_if_ran,
     refuse_if_stale,
     refuse_no_go,
@@ -90,10 +91,25 @@ def apply_plan(
             f"{plan.kind} to {plan.environment} needs an approval: type the phrase when asked, "
             f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
         )
-    with open_target(loaded, plan.environment) as target, refusals_noted(loaded, plan):  # read-only checks
-        check_phrase(plan, phrase)
-        refuse_if_ran(target.transport, target.layout, plan)
-        refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
+    with open_target(loaded, plan.environment) as target:  # one connection for the checks and the run
+        with refusals_noted(loaded, plan):  # read-only checks: a refusal writes nothing on the target
+            check_phrase(plan, phrase)
+            layout = target.layout
+            seen = target.transport.kinds([plan_marker(layout, plan), layout.current])  # one look
+            if seen[plan_marker(layout, plan)].kind != "none":
+                refuse_if_ran(target.transport, layout, plan)
+            refuse_if_stale(plan, loaded, layout.release_of(seen[layout.current].link), prepared.sha256)
+        return _run(loaded, prepared, target, reporter, sleep)
+
+
+def _run(
+    loaded: LoadedConfig,
+    prepared: Prepared,
+    target: Target,
+    reporter: Reporter | None,
+    sleep: Callable[[float], None] | None,
+) -> RunResult:
+    plan = prepared.plan
     run = new_run_id()
 
     def approved(s: Session) -> None:
@@ -122,4 +138,5 @@ def apply_plan(
             sleep=sleep,
             under_lock=approved,
             finished=finished,
+            target=target,
         )

@@ -8,10 +8,15 @@
   once, and what a killed run left is ended by the next run before it starts.
 * stdout and stderr arrive interleaved, as a person would have seen them; with `stdout_path`,
   stdout goes to that file and stderr is streamed.
+* The transport keeps one exec channel open ahead of need (`SPARE`): the command line reaches it
+  as its first stdin line, so running a command costs no channel-open round trip.
+
+File operations do not come here: they go to the run's long-lived shell (`remote_shell.py`).
 """
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Sequence
 
@@ -44,6 +49,15 @@ def command_line(
     parts = ["exec", "env", f"FREIGABE_MARKER={MARKER}", "/bin/sh", "-c", WRAPPER, "freigabe"]
     parts += [pgid_file or "", cwd or "", stdout_path or "", *args]
     return shlex.join(parts)
+
+
+# A channel opened ahead of its command: it reads one line (the command, base64) and runs it; the
+# rest of its stdin is the command's. `read` takes the line byte by byte, never more.
+SPARE = 'exec /bin/sh -c \'IFS= read -r c && eval "$(printf %s "$c" | base64 -d)"\''
+
+
+def spare_line(command: str) -> bytes:
+    return base64.b64encode(command.encode()) + b"\n"
 
 
 def script_line(script: str, *args: str) -> str:

@@ -29,9 +29,10 @@ def _backup(ctx: RunContext, folder: str | None) -> dict[str, str] | None:
     if not folder:
         return None
     sums = f"{folder}/SHA256SUMS"
-    if not ctx.t.exists(sums):
+    data = ctx.t.read_optional(sums)  # one look
+    if data is None:
         return None
-    for line in ctx.t.read(sums).decode("utf-8", "replace").splitlines():
+    for line in data.decode("utf-8", "replace").splitlines():
         digest, _, name = line.partition("  ")
         if name.strip() == "db.sql":
             return {"dir": folder, "stamp": posixpath.basename(folder), "db_sha256": digest}
