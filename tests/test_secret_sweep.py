@@ -35,3 +35,11 @@ def test_the_sweep_leaves_inputs_planted_files_and_packed_bundles_alone(tmp_path
     (tmp_path / "t" / ".freigabe" / "planted").mkdir(parents=True)
     (tmp_path / "t" / ".freigabe" / "planted" / "forged.jsonl").write_text(secret)
     assert leaks(tmp_path, (secret,)) == []
+
+
+def test_the_mask_command_for_the_runner_is_the_one_line_that_names_a_secret(tmp_path: Path) -> None:
+    secret = "sweep-secret-0123456789"
+    (tmp_path / "cli-output-2.txt").write_text(f"::add-mask::{secret}\nplan ok\n")
+    assert leaks(tmp_path, (secret,)) == []
+    (tmp_path / "cli-output-2.txt").write_text(f"::add-mask::{secret}\nusing {secret}\n")
+    assert [f.split(": ")[0] for f in leaks(tmp_path, (secret,))] == [f"{tmp_path}/cli-output-2.txt:2"]

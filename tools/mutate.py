@@ -243,9 +243,11 @@ MUTANTS: list[Mutant] = [
     ),
     # -- redaction
     m(
-        "redaction: the deploy's redactor gets no secret values",
-        "src/freigabe/usecases/apply.py",
-        ('    return REDACTOR.extend([os.environ.get(name, "") for name in names])', "    return REDACTOR.extend([])"),
+        # The values are registered where the config loads and again for the plan's own names
+        # (usecases/apply.py); breaking only one of the two leaves the other guarding.
+        "redaction: the secret values the config names are never registered",
+        "src/freigabe/core/redact.py",
+        ("        for value in values:\n            self.add(value)\n        return self", "        return self"),
         tests=(f"{INV}::test_a_gate_printing_the_bare_token_never_shows_it", f"{E2E}::test_no_secret_anywhere"),
     ),
     m(
