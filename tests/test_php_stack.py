@@ -207,6 +207,6 @@ def test_audit_and_preflight_on_the_real_stack(stack: Stack) -> None:
     bundle = build(load_config(stack.root / "freigabe.toml"), sha="77pre".ljust(40, "0")).bundle
     code, output = stack.cli("preflight", "staging", "--bundle", str(bundle.path))
     assert code == 0, output
-    assert "1 pending" in output and "2025_03_01_000001_orders.sql" in output and "nginx.test" in output
+    assert "1 pending" in output and "2025_03_01_000001_orders" in output and "nginx.test" in output
     assert stack.get("/").text.strip() == "demo-shop v1"
     assert stack.db.sql("show tables like 'orders'", stack.database) == ""  # pre-flight never migrates

@@ -345,11 +345,12 @@ def attest(
     """APPEND MISSING INFO: vouch for a pending fact (recorded; shown as attested, never as verified)."""
     from freigabe.usecases.attest import attest as record
     from freigabe.usecases.audit import run_audit
+    from freigabe.usecases.migrations import latest_findings
 
     with failures():
         loaded = _load(config)
-        pending = [f for f in run_audit(loaded, env, linters=False).findings if f.status == "pending"]
-        done = record(loaded, env, finding, note, pending)
+        found = run_audit(loaded, env, linters=False).findings + latest_findings(loaded, env)  # + the plan's migrations
+        done = record(loaded, env, finding, note, found)
         out.print(f"APPEND MISSING INFO: {finding} attested by {done['by']} at {done['at']} (not verified)")
 
 
@@ -364,11 +365,12 @@ def waive(
     """Retire a finding that does not apply, with a reason: recorded, shown as waived in every
     report, not counted by the decision, and re-opened when its file or facts change."""
     from freigabe.usecases.audit import run_audit
+    from freigabe.usecases.migrations import latest_findings
     from freigabe.usecases.waive import waive as record
 
     with failures():
         loaded = _load(config)
-        findings = run_audit(loaded, env, linters=False).findings
+        findings = run_audit(loaded, env, linters=False).findings + latest_findings(loaded, env)
         done = record(loaded, env, finding, reason, findings, revoke=revoke)
         verb = "waiver withdrawn for" if revoke else f"waived ({done['impact']})"
         out.print(f"{verb} {finding} by {escape(done['by'])} at {done['at']}; every report shows it")

@@ -49,6 +49,8 @@ def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
         console.print(f"[bold]If a check after the switch fails[/]: automatic rollback to {plan.previous_release}:")
         for step in plan.rollback_steps:
             console.print(f"   • {escape(step.title)}")
+    for step in plan.steps:
+        print_migrations(console, step)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(
@@ -57,6 +59,21 @@ def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
         f"{plan.inputs.current_release or 'none'}"
     )
     console.print(f"[bold]plan id[/] {plan.id}")
+
+
+KIND_STYLE = {"additive": "green", "breaking": "bold red", "data": "cyan", "unknown": "yellow"}
+
+
+def print_migrations(console: Console, step: Step) -> None:
+    """The SQL a migrate step will run, as the plan's pre-flight copy read it, each statement judged."""
+    planned = step.args.get("planned") if step.action == "migrations.run" else None
+    if not planned:
+        return
+    console.print(f"[bold]{step.id}[/] runs {plural(len(planned), 'pending migration')}:")
+    for migration in planned:
+        console.print(f"   {escape(migration['name'])}")
+        for sql, kind in zip(migration["statements"], migration["kinds"], strict=False):
+            console.print(f"     [{KIND_STYLE.get(kind, 'dim')}]{kind:<8}[/] {escape(sql)}")
 
 
 class _Elapsed:
@@ -159,6 +176,8 @@ def print_verdict(console: Console, plan: Plan) -> None:
             f"decision for {plan.environment}: no audit — a {plan.kind} returns to a release that was "
             "verified before and proves again that it answers healthy"
         )
+        for warning in plan.warnings:  # the schema that stays ahead of the code it goes back to
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
     else:
         console.print(f"decision for {plan.environment}: [bold yellow]not audited[/] (the plan was made without one)")
 

@@ -49,12 +49,17 @@ def start_mariadb() -> MariaDB:
     data = folder / "data"
     data.mkdir()
     shutil.chown(data, "mysql", "mysql")
+    # its own tmpdir: servers bootstrapping at once in /tmp remove each other's #sql-temptable files
+    tmp = folder / "tmp"
+    tmp.mkdir()
+    shutil.chown(tmp, "mysql", "mysql")
     shutil.chown(folder, "mysql", "mysql")
     subprocess.run(
         [
             "mariadb-install-db",
             "--no-defaults",
             f"--datadir={data}",
+            f"--tmpdir={tmp}",
             "--user=mysql",
             "--skip-test-db",
             "--auth-root-authentication-method=socket",
@@ -70,6 +75,7 @@ def start_mariadb() -> MariaDB:
             daemon,
             "--no-defaults",
             f"--datadir={data}",
+            f"--tmpdir={tmp}",
             f"--socket={folder / 'mysqld.sock'}",
             f"--port={port}",
             "--bind-address=127.0.0.1",

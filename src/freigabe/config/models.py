@@ -228,6 +228,10 @@ class ServerAuditConfig(Model):
     # PHP-FPM main config files to read for process_control_timeout; empty: those of the running masters
     php_fpm_config: list[str] = Field(default_factory=list)
     migrations_status: Argv | None = None  # run in the live release; lines with "Pending" are pending
+    # -- migrations in the plan (see core/migrations.py): run in the pre-flight copy of the bundle
+    migrations_pretend: Argv | None = None  # prints each pending migration's SQL, e.g. artisan migrate --pretend
+    migrations_tables: Argv | None = None  # row counts as JSON (artisan db:show --counts --json), when one decides
+    migrations_dialect: Literal["mysql", "postgres", "sqlite"] = "mysql"  # mysql covers MariaDB
     token_key: str = "HEALTHCHECK_TOKEN"  # noqa: S105 — the key's name in the target's .env
 
 

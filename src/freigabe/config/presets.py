@@ -96,6 +96,9 @@ LARAVEL: dict[str, Any] = {
         "server": {
             "nginx_test": ["sudo", "-n", "nginx", "-t"],
             "migrations_status": [*ARTISAN, "migrate:status"],
+            # the SQL each pending migration will run, shown and classified in the plan
+            "migrations_pretend": [*ARTISAN, "migrate", "--pretend", "--force"],
+            "migrations_tables": [*ARTISAN, "db:show", "--counts", "--json"],
         },
     },
 }

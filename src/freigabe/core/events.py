@@ -22,6 +22,9 @@ Event = Literal[
     "rollback.failed",
     "rollback.impossible",
     "run.finished",
+    # the schema: what a run's migrations did, with the backup that can undo them
+    "migrations.applied",
+    "migrations.failed",
     # people
     "finding.attested",
     "finding.waived",

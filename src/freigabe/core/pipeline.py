@@ -12,6 +12,7 @@ from freigabe.config.models import Config, EnvironmentConfig, HealthCheck, Relea
 from freigabe.core import steps as a
 from freigabe.core.environments import is_production
 from freigabe.core.layout import Layout
+from freigabe.core.migrations import MigrationFacts
 from freigabe.core.plan import BundleRef, OnFailure, Step
 from freigabe.core.urls import resolve_url
 from freigabe.core.words import plural
@@ -181,6 +182,7 @@ def deploy_steps(
     release: str,
     run_stamp: str,
     previous_release: str | None,
+    migrations: MigrationFacts | None = None,
 ) -> list[Step]:
     env = config.environment(env_name)
     layout = Layout(env.deploy_path)
@@ -219,6 +221,7 @@ def deploy_steps(
         ),
     ]
     backup = env.backup
+    backup_dir = f"{backup.dir or layout.default_backups()}/{run_stamp}"
     if backup.enabled:
         steps.append(
             Step(
@@ -226,7 +229,7 @@ def deploy_steps(
                 title="Backup: app files" + (" + database dump" if backup.db_dump else "") + " + SHA256SUMS",
                 action="backup.create",
                 args=a.BackupCreate(
-                    dir=f"{backup.dir or layout.default_backups()}/{run_stamp}",
+                    dir=backup_dir,
                     root=env.deploy_path,
                     exclude=[
                         "./releases",
@@ -312,16 +315,8 @@ def deploy_steps(
         ),
     ]
     steps += gate_command_steps(config, env_name, rel_dir)
-    steps += _command_steps(
-        "migrate",
-        deploy.migrate,
-        title="Migrations",
-        cwd=rel_dir,
-        timeout=deploy.command_timeout,
-        on_failure="abort",
-        why="Schema first, after the gates and the backup; a failure stops before the switch.",
-        source="SOLL 10",
-        expected=10,
+    steps += migration_steps(
+        config, env_name, rel_dir, backup_dir if backup.enabled and backup.db_dump else None, migrations
     )
     steps += _command_steps(
         "cache.before",
@@ -382,6 +377,56 @@ def deploy_steps(
             phase="finish",
         ),
     ]
+    return steps
+
+
+def migration_steps(
+    config: Config, env_name: str, rel_dir: str, backup_dir: str | None, facts: MigrationFacts | None
+) -> list[Step]:
+    """The migrate commands, each a `migrations.run` step: once, after the backup, in the new
+    release. The first carries the pending migrations and their SQL as the plan showed them."""
+    env = config.environment(env_name)
+    planned = (
+        [
+            a.PlannedMigration(
+                name=m.name,
+                statements=[s.sql for s in m.statements],
+                kinds=[s.kind for s in m.statements],
+            )
+            for m in facts.pending
+        ]
+        if facts is not None and facts.checked
+        else None
+    )
+    steps = []
+    for index, argv in enumerate(config.deploy.migrate, start=1):
+        title = f"Migrations: {' '.join(argv)}"
+        if index == 1 and planned is not None:
+            breaking = sum(1 for m in planned if m.breaking)
+            title += f" ({len(planned)} pending" + (f", {breaking} breaking" if breaking else "") + ")"
+        if backup_dir:
+            title += f"; the backup {backup_dir} can undo them"
+        steps.append(
+            Step(
+                id=f"migrate.{index}",
+                title=title,
+                action="migrations.run",
+                args=a.MigrationsRun(
+                    argv=argv,
+                    cwd=rel_dir,
+                    timeout=config.deploy.command_timeout,
+                    status_argv=env.server.migrations_status,
+                    pretend_argv=env.server.migrations_pretend if index == 1 else None,
+                    planned=planned if index == 1 else None,
+                    backup_dir=backup_dir,
+                    require_backup=is_production(env_name, env, config.policy),
+                ).data(),
+                why="Schema first, after the gates and the backup; a failure stops before the switch and says "
+                "which statement failed and what the schema is now.",
+                source="SOLL 10",
+                expected_seconds=10,
+            )
+        )
     return steps
 
 
@@ -518,16 +563,15 @@ def scratch_removal(paths: list[str]) -> Step:
     )
 
 
-def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
-    """Read-only pre-flight: the bundle extracted to a temporary folder on the target, layer-2 and
-    layer-3 gates run there, `nginx -t`, the .env link and pending migrations checked. Nothing
-    live is touched; the folder is removed afterwards by the caller."""
+def _copy_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
+    """The bundle uploaded, verified and extracted into `.freigabe/preflight/<name>`, shared files
+    linked: a copy that is never live (removed by the caller's finally step)."""
     env = config.environment(env_name)
     layout = Layout(env.deploy_path)
     folder = f"{layout.state}/preflight/{name}"
     remote_bundle = f"{layout.bundles}/{bundle.name}"
-    deploy, gates = config.deploy, config.gates
-    steps = [
+    deploy = config.deploy
+    return [
         Step(
             id="bundle.upload",
             title=f"Stream {bundle.name} to the target, unpacked into a temporary folder",
@@ -572,6 +616,27 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
             ).data(),
             source="Pre-flight 4",
         ),
+    ]
+
+
+def migration_inspection_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
+    """For the plan: the bundle in a temporary copy, and in it the pending migrations, their SQL and
+    its classification. Read-only for what is live; the caller removes the copy."""
+    env = config.environment(env_name)
+    folder = f"{Layout(env.deploy_path).state}/preflight/{name}"
+    return [*_copy_steps(config, env_name, bundle, name), pending_migrations_step(env, folder, on_failure="abort")]
+
+
+def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str) -> list[Step]:
+    """Read-only pre-flight: the bundle extracted to a temporary folder on the target, layer-2 and
+    layer-3 gates run there, `nginx -t`, the .env link and pending migrations checked. Nothing
+    live is touched; the folder is removed afterwards by the caller."""
+    env = config.environment(env_name)
+    layout = Layout(env.deploy_path)
+    folder = f"{layout.state}/preflight/{name}"
+    deploy, gates = config.deploy, config.gates
+    steps = [
+        *_copy_steps(config, env_name, bundle, name),
         Step(
             id="gate.files",
             title=f"Gates: {plural(len(gates.required_files), 'file')}, {plural(len(gates.required_dirs), 'dir')}",
@@ -603,14 +668,29 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
             )
         )
     if env.server.migrations_status:
-        steps.append(
-            Step(
-                id="migrations.pending",
-                title="Pending migrations: " + " ".join(env.server.migrations_status),
-                action="migrations.pending",
-                args=a.MigrationsPending(argv=env.server.migrations_status, cwd=folder, timeout=120).data(),
-                source="Pre-flight 5",
-                on_failure="warn",
-            )
-        )
+        steps.append(pending_migrations_step(env, folder, on_failure="warn"))
     return steps
+
+
+def pending_migrations_step(env: EnvironmentConfig, folder: str, on_failure: OnFailure) -> Step:
+    """Read-only, in a copy of the bundle: pending migrations, the SQL of each, classified."""
+    server = env.server
+    assert server.migrations_status is not None
+    return Step(
+        id="migrations.pending",
+        title="Pending migrations: "
+        + " ".join(server.migrations_status)
+        + (f" + {' '.join(server.migrations_pretend)}" if server.migrations_pretend else ""),
+        action="migrations.pending",
+        args=a.MigrationsPending(
+            argv=server.migrations_status,
+            cwd=folder,
+            timeout=120,
+            pretend_argv=server.migrations_pretend,
+            tables_argv=server.migrations_tables,
+            dialect=server.migrations_dialect,
+        ).data(),
+        why="What the migrations will do to the schema the live release keeps using during the switch.",
+        source="Pre-flight 5",
+        on_failure=on_failure,
+    )

@@ -111,9 +111,39 @@ class CheckLink(Args):
 
 
 class MigrationsPending(Args):
+    """Read-only, in a copy of the bundle: pending migrations, their SQL (pretend), classified."""
+
     argv: list[str]
     cwd: str
     timeout: float = 120.0
+    pretend_argv: list[str] | None = None
+    tables_argv: list[str] | None = None  # row counts, run only when a statement's verdict depends on them
+    dialect: Literal["mysql", "postgres", "sqlite"] = "mysql"
+
+
+class PlannedMigration(Args):
+    name: str
+    statements: list[str] = Field(default_factory=list)  # the SQL the plan showed (when pretend ran)
+    kinds: list[Literal["additive", "breaking", "data", "unknown"]] = Field(default_factory=list)  # per statement
+
+    @property
+    def breaking(self) -> list[int]:
+        """1-based indexes of its breaking statements."""
+        return [i for i, kind in enumerate(self.kinds, 1) if kind == "breaking"]
+
+
+class MigrationsRun(Args):
+    """Migrations once, in the new release, after the backup; the plan's pending migrations (and
+    their SQL) must be what is pending now, and none of them may be left pending afterwards."""
+
+    argv: list[str]
+    cwd: str
+    timeout: float
+    status_argv: list[str] | None = None
+    pretend_argv: list[str] | None = None
+    planned: list[PlannedMigration] | None = None  # None: not inspected when the plan was made
+    backup_dir: str | None = None  # the backup of this run that can undo them
+    require_backup: bool = False  # production: no migration without that backup
 
 
 class Switch(Args):
@@ -226,6 +256,7 @@ ACTIONS: dict[str, type[Args]] = {
     "command": Command,
     "check.link": CheckLink,
     "migrations.pending": MigrationsPending,
+    "migrations.run": MigrationsRun,
     "switch": Switch,
     "wait.ready": WaitReady,
     "health.check": HealthCheck,
@@ -253,6 +284,7 @@ Action = Literal[
     "command",
     "check.link",
     "migrations.pending",
+    "migrations.run",
     "switch",
     "wait.ready",
     "health.check",

@@ -193,6 +193,24 @@ EXACT: dict[str, str] = {
     "re-run the build; raise retention-days if bundles expire before deploys": "den Build neu starten; "
     "retention-days erhöhen, wenn Bundles vor dem Deploy ablaufen",
     "no completed runs": "keine abgeschlossenen Runs",
+    # -- migrations in the plan (audit/migrations.py)
+    "Pending migrations and their SQL": "Offene Migrations und ihr SQL",
+    "the migrations the bundle runs, and their SQL, read in a copy of the bundle before approval": "die "
+    "Migrations des Bundles und ihr SQL, vor der Freigabe in einer Kopie des Bundles gelesen",
+    "Migration keeps the live release working": "Migration lässt das Live-Release weiterlaufen",
+    "while the old release still serves (the switch window, a rollback), only additive changes: new tables, "
+    "nullable columns or columns with a default, indexes": "solange das alte Release noch antwortet "
+    "(Switch-Fenster, Rollback), nur additive Änderungen: neue Tabellen, Spalten mit NULL oder Default, Indizes",
+    "Migration statement judged": "Migrations-Statement beurteilt",
+    "every statement classified additive or breaking before it runs": "jedes Statement vor dem Ausführen als "
+    "additiv oder brechend eingestuft",
+    "Database backup before the migrations": "Datenbank-Backup vor den Migrations",
+    "a database dump of this run, taken before the migrations, that `freigabe restore` can put back": "ein "
+    "Datenbank-Dump dieses Runs, vor den Migrations erstellt, den `freigabe restore` zurückspielen kann",
+    "Migrations run once": "Migrations laufen genau einmal",
+    "`php artisan migrate --force --isolated`: one runner migrates, any other waits it out": "`php artisan "
+    "migrate --force --isolated`: ein Runner migriert, jeder andere wartet ab",
+    "add --isolated to [deploy] migrate": "--isolated in [deploy] migrate ergänzen",
 }
 
 Pattern = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
@@ -303,6 +321,22 @@ PATTERNS: list[Pattern] = [
     _p(r"^nginx -t: (?P<c>.+)$", "nginx -t: {c}"),
     _p(r"^\.env in the copy is a link into shared/$", ".env in der Kopie ist ein Link nach shared/"),
     _p(r"^Pending migrations: (?P<c>.+)$", "Offene Migrations: {c}"),
+    _p(
+        r"^expand/contract: in this release only add \(a new column or table, nullable or with a default\) and "
+        r"backfill it, with code that works with both schemas; remove or rename the old one in a later release, "
+        r"once no live release reads it; if the live release no longer uses what it changes, (?P<c>`.+`)$",
+        "Expand/Contract: in diesem Release nur hinzufügen (neue Spalte oder Tabelle, mit NULL oder Default) und "
+        "befüllen, mit Code, der mit beiden Schemas läuft; das Alte erst in einem späteren Release entfernen oder "
+        "umbenennen, wenn kein Live-Release es mehr liest; nutzt das Live-Release es nicht mehr: {c}",
+    ),
+    _p(
+        r"^set \[environments\.(?P<e>[\w-]+)\.backup\] db_dump (?P<x>\(e\.g\. .+\)) and keep the backup enabled$",
+        "[environments.{e}.backup] db_dump setzen {x} und das Backup eingeschaltet lassen",
+    ),
+    _p(
+        r"^run `freigabe preflight (?P<e>[\w-]+) --bundle B` to see why; once it passes, plan again$",
+        "`freigabe preflight {e} --bundle B` ausführen, um den Grund zu sehen; danach neu planen",
+    ),
 ]
 
 

@@ -90,6 +90,12 @@ def render(r: Report) -> str:
                 for i, s in enumerate(plan.steps)
             ],
         )
+        for m in r.migrations():
+            out += ["", f"#### {md(t['migrations'])}: {md(m['name'])}", ""]
+            out += _table(
+                ["#", t["statement"], t["kind"], t["why"]],
+                [[i, f"`{st['sql']}`", st["kind"], st["why"]] for i, st in enumerate(m["statements"], 1)],
+            )
     for key, area in (("s2", "repo"), ("s3", "github"), ("s4", "server")):
         out += ["", f"## {t[key]}", ""]
         if area in r.skipped:

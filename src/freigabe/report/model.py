@@ -86,7 +86,30 @@ class Report:
         out = [self.t["acc_gates"].format(n=len(gates)), self.t["acc_health"].format(n=len(health))]
         if any(s.action == "assets.check" for s in steps):
             out.append(self.t["acc_assets"])
+        planned = self.migrations()
+        if planned:
+            out.append(self.t["acc_migrations"].format(n=len(planned)))
         out += [self.t["acc_release"].format(release=self.plan.release), self.t["acc_manual"], self.t["acc_evidence"]]
+        return out
+
+    def migrations(self) -> list[dict[str, Any]]:
+        """The pending migrations the plan's migrate step carries: name, statements, kinds, and the
+        reasons from the `migration.pending` finding's evidence."""
+        if self.plan is None:
+            return []
+        planned = next((s.args.get("planned") for s in self.plan.steps if s.action == "migrations.run"), None) or []
+        listed: list[dict[str, Any]] = next(
+            (f.evidence.get("migrations", []) for f in self.findings if f.id == "migration.pending"), []
+        )
+        why = {m["migration"]: ["; ".join(s.get("why", [])) for s in m.get("statements", [])] for m in listed}
+        out = []
+        for m in planned:
+            reasons = why.get(m["name"], [])
+            statements = [
+                {"sql": sql, "kind": kind, "why": reasons[i] if i < len(reasons) else ""}
+                for i, (sql, kind) in enumerate(zip(m["statements"], m["kinds"], strict=False))
+            ]
+            out.append({"name": m["name"], "statements": statements})
         return out
 
     def abort_criteria(self) -> tuple[list[str], list[str]]:

@@ -19,6 +19,7 @@ from freigabe.engine.session import Session, new_run_id, run_plan
 from freigabe.errors import ApprovalError, UsageError
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases import evidence
+from freigabe.usecases.migrations import schema_noted
 from freigabe.usecases.planning import (
     check_phrase,
     claim_plan,
@@ -119,10 +120,13 @@ def _run(
             "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(), release=plan.release
         )
 
+    seen: list[dict[str, Any]] = []
+
     def finished(result: RunResult, entries: list[dict[str, Any]]) -> None:
+        seen[:] = entries
         evidence.write_run_evidence(loaded, plan.environment, run, entries)
 
-    with InterruptGuard():
+    with InterruptGuard(), schema_noted(plan, seen):
         return run_plan(
             loaded,
             plan,

@@ -49,7 +49,10 @@ def run_audit(
     sha: str | None = None,
     needs_bytes: int = 0,
     linters: bool = True,
+    extra: list[Finding] | None = None,
 ) -> AuditResult:
+    """`extra`: findings gathered elsewhere for this environment (the plan's migrations), decided
+    with the rest, attestations and waivers applied alike."""
     result = AuditResult(env_name)
     if "repo" in areas:
         root = repo_dir or (loaded.root if loaded else Path.cwd())
@@ -88,6 +91,7 @@ def run_audit(
                 witness=Witness(loaded.root, env_name).digest(),
             )
             result.findings += server_audit.evaluate(facts)
+    result.findings += extra or []
     result.findings = _redacted(apply_waivers(apply_attestations(result.findings, decisions), decisions, loaded.root))
     env = loaded.config.environment(env_name)
     production = is_production(env_name, env, loaded.config.policy)

@@ -86,8 +86,35 @@ def summarize(run: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         "steps": steps,
         "health": health,
         "rollback": rollback,
+        # what the migrations did and the backup that can undo them (engine/actions/migrations_run.py)
+        "migrations": [
+            {"event": e["event"], **e["data"]}
+            for e in mine
+            if e["event"] in ("migrations.applied", "migrations.failed")
+        ],
         "ledger_entries": [{"seq": e["seq"], "event": e["event"], "hash": e["hash"]} for e in mine],
     }
+
+
+def migrations_line(env: str, m: dict[str, Any]) -> str:
+    backup = m.get("backup")
+    undo = (
+        f"backup `{backup['dir']}` (db.sql SHA-256 `{backup['db_sha256']}`) can undo them: "
+        f"`freigabe restore {env} --backup {backup['stamp']}` (PROD-FIX FREIGEGEBEN)"
+        if backup
+        else "no database backup of this run can undo them"
+    )
+    breaking = "; ".join(f"{b['migration']} #{b['statement']} `{b['sql']}`" for b in m.get("breaking") or [])
+    if m["event"] == "migrations.applied":
+        text = f"Migrations applied: {', '.join(m.get('migrations') or []) or 'none'}"
+    else:
+        text = (
+            f"Migration **failed**: {m.get('migration') or 'unknown'}"
+            + (f" at `{m['sql']}`" if m.get("sql") else "")
+            + f"; applied before it: {', '.join(m.get('applied') or []) or 'none'}; pending after: "
+            + ", ".join(m.get("pending_after") or [])
+        )
+    return text + (f"; breaking: {breaking}" if breaking else "") + f" — {undo}"
 
 
 def to_markdown(ev: dict[str, Any]) -> str:
@@ -110,6 +137,8 @@ def to_markdown(ev: dict[str, Any]) -> str:
     for step in ev["steps"]:
         summary = str(step.get("summary") or "").replace("|", "\\|")
         lines.append(f"| {step['step']} | {step['outcome']} | {step['seconds']} | {summary} |")
+    for m in ev.get("migrations", []):
+        lines += ["", migrations_line(ev["environment"], m)]
     if ev.get("rollback"):
         rb = ev["rollback"]
         lines += ["", f"Rollback: **{rb['status']}** (restored: {rb.get('restored', '—')})"]

@@ -29,6 +29,7 @@ from freigabe.core.names import ABORT_PHRASE
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.core.steps import env_names_in
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
+from freigabe.usecases import migrations
 from freigabe.usecases.audit import AuditResult, run_audit
 from freigabe.usecases.placeholders import resolved_config
 
@@ -108,12 +109,27 @@ def make_deploy_plan(
     when = now or datetime.now(UTC)
     release = release_name(when, info.sha)
     bundle = bundle_ref(info, scan, bundle_path)
-    steps = pipeline.deploy_steps(config, env_name, bundle, release, when.strftime("%Y%m%d_%H%M%S"), current)
+    stamp = when.strftime("%Y%m%d_%H%M%S")
+    # migrations in the plan (usecases/migrations.py): read in a pre-flight copy, judged, bound to the plan
+    facts = (
+        migrations.inspect(loaded, config, env_name, bundle, bundle_path, scan, current)
+        if audit and migrations.inspected(config, env_name)
+        else None
+    )
+    steps = pipeline.deploy_steps(config, env_name, bundle, release, stamp, current, facts)
     audited = (
-        run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
+        run_audit(
+            loaded,
+            env_name,
+            sha=info.sha,
+            needs_bytes=info.size + scan.total_size,
+            extra=migrations.findings(config, env_name, facts, stamp, current),
+        )
         if audit
         else AuditResult(env_name)
     )
+    if audit:
+        migrations.remember(loaded, env_name, facts, stamp, current)
     plan = Plan(
         kind="deploy",
         environment=env_name,

@@ -6,7 +6,9 @@ from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.releases import previous_good
+from freigabe.engine.session import target_entries
 from freigabe.errors import UsageError
+from freigabe.usecases.migrations import rollback_warning
 from freigabe.usecases.placeholders import resolved_config
 from freigabe.usecases.planning import make_rollback_plan
 from freigabe.usecases.status import list_releases, read_marks
@@ -19,6 +21,7 @@ def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) ->
         current = target.current()
         marks = {k: v.get("mark", "") for k, v in read_marks(target).items()}
         config = resolved_config(loaded, env_name, target.transport)
+        entries = target_entries(loaded, target)
     finally:
         target.close()
     if to is None:
@@ -34,4 +37,6 @@ def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) ->
         raise UsageError(f"release {to} is already live on {env_name}; nothing to roll back")
     if marks.get(to) == "bad":
         raise UsageError(f"release {to} is marked bad on {env_name}; pick a good one with --to")
-    return make_rollback_plan(loaded, env_name, to, current, config)
+    plan = make_rollback_plan(loaded, env_name, to, current, config)
+    schema = rollback_warning(entries, to, env_name)  # code goes back, the schema does not
+    return plan.model_copy(update={"warnings": [*plan.warnings, schema]}) if schema else plan

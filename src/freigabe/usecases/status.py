@@ -9,6 +9,7 @@ from typing import Any
 from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.layout import Layout
+from freigabe.core.migration_history import describe, schema_ahead_of
 from freigabe.core.plan import Plan, PlanInputs, Step
 from freigabe.core.redact import REDACTOR
 from freigabe.core.releases import is_leftover
@@ -89,6 +90,14 @@ def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
                 {
                     "problem": f"the live release {current} is marked bad ({why})",
                     "command": f"freigabe rollback {env_name} --to RELEASE, or deploy a fix",
+                }
+            )
+        ahead = schema_ahead_of(entries, current) if current else None
+        if ahead and ahead.breaking and ahead.backup:  # the live code may fail on the schema it runs against
+            result.attention.append(
+                {
+                    "problem": describe(ahead, env_name).split(" — ")[0],
+                    "command": f"freigabe restore {env_name} --backup {ahead.backup}",
                 }
             )
         stray = leftovers(target)

@@ -20,6 +20,9 @@ from freigabe.core.plan import canonical_json, sha256_text
 from freigabe.engine.session import new_run_id, record
 from freigabe.errors import UsageError
 
+# Refusals no reason retires: production migrations without a backup that can undo them.
+UNWAIVABLE = ("migration.backup",)
+
 
 def _file_of(finding: Finding, root: Path) -> Path | None:
     if finding.area != "repo" or not finding.location:
@@ -50,6 +53,8 @@ def waive(
     found = match[0]
     if found.status == "ok" and not revoke:
         raise UsageError(f"{key} is ok ({found.ist}); there is nothing to waive")
+    if found.id in UNWAIVABLE and found.impact == "P0" and not revoke:
+        raise UsageError(f"{key} cannot be waived: {found.ist}; {found.fix}")
     if revoke:
         entry = record(loaded, env_name, new_run_id(), "finding.unwaived", finding=key, by=actor(), reason=reason)
     else:
