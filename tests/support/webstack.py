@@ -55,8 +55,6 @@ process_control_timeout = {control_timeout}
 pid = {dir}/php-fpm.pid
 error_log = {dir}/php-fpm.log
 daemonize = no
-; a graceful reload lets running requests finish (0, the default, resets them: nginx answers 502)
-process_control_timeout = 10s
 [app]
 user = root
 group = root
