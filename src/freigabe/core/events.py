@@ -22,6 +22,9 @@ Event = Literal[
     "rollback.failed",
     "rollback.impossible",
     "run.finished",
+    # a fleet's run, on each of its hosts (the run id ties them)
+    "fleet.switched",
+    "fleet.skipped",
     # people
     "finding.attested",
     "finding.waived",

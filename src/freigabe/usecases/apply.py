@@ -10,13 +10,13 @@ from typing import Any
 
 from freigabe.adapters.bundle import BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.identity import actor
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import Target, close_all, open_targets
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
 from freigabe.engine.outcome import Reporter, RunResult
 from freigabe.engine.session import Session, new_run_id, run_plan
-from freigabe.errors import ApprovalError, UsageError
+from freigabe.errors import ApprovalError, StalePlan, UsageError
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases import evidence
 from freigabe.usecases.planning import (
@@ -25,6 +25,7 @@ from freigabe.usecases.planning import (
     refuse_if_ran,
     refuse_if_stale,
     refuse_no_go,
+    replan_command,
     scan_cache,
     secret_env_names,
 )
@@ -33,14 +34,44 @@ from freigabe.usecases.refusals import refusals_noted
 Ask = Callable[[Plan], str | None]
 
 
+def check_hosts(loaded: LoadedConfig, plan: Plan, sha256: str | None) -> None:
+    """The plan has not run, and is not stale, on any of its hosts (read-only; a fleet's in parallel).
+    A host that cannot be reached is left to the run, where the plan's failure policy decides."""
+    hosts = {h.name: h for h in plan.host_plans()}
+    if plan.fleet is None:
+        from freigabe.adapters.target import open_target
+
+        with open_target(loaded, plan.environment) as target:
+            refuse_if_ran(target.transport, target.layout, plan)
+            refuse_if_stale(plan, loaded, target.current(), sha256)
+        return
+    from freigabe.adapters.inventory import environment_hosts
+
+    known = {h.name: h for h in environment_hosts(loaded, plan.environment)}
+    missing = [name for name in hosts if name not in known]
+    if missing:
+        raise StalePlan(
+            f"plan {plan.id[:12]} is stale: the fleet changed ({', '.join(missing)} no longer a host of "
+            f"{plan.environment}); make a new plan with `{replan_command(plan)}` and approve that one"
+        )
+    opened = open_targets(loaded, plan.environment, [known[n] for n in hosts])
+    try:
+        for name, one in opened.items():
+            if isinstance(one, Target):
+                refuse_if_ran(one.transport, one.layout, plan)
+                refuse_if_stale(plan.for_host(hosts[name]), loaded, one.current(), sha256, host=name)
+    finally:
+        close_all(opened)
+
+
 def redactor_for(plan: Plan) -> Redactor:
     """The process's one redactor, told the values of every secret the plan's checks send."""
-    names = secret_env_names(plan.steps + plan.rollback_steps)
+    names = secret_env_names(plan.all_steps())
     return REDACTOR.extend([os.environ.get(name, "") for name in names])
 
 
 def require_secrets(plan: Plan) -> None:
-    for name in secret_env_names(plan.steps + plan.rollback_steps):
+    for name in secret_env_names(plan.all_steps()):
         if not os.environ.get(name):
             raise UsageError(
                 f"environment variable {name} is not set; the health checks of {plan.environment} "
@@ -89,21 +120,20 @@ def apply_plan(
             f"{plan.kind} to {plan.environment} needs an approval: type the phrase when asked, "
             f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
         )
-    with open_target(loaded, plan.environment) as target, refusals_noted(loaded, plan):  # read-only checks
+    with refusals_noted(loaded, plan):  # read-only checks, on every host of the plan
         check_phrase(plan, phrase)
-        refuse_if_ran(target.transport, target.layout, plan)
-        refuse_if_stale(plan, loaded, target.current(), prepared.sha256)
+        check_hosts(loaded, plan, prepared.sha256)
     run = new_run_id()
 
-    def approved(s: Session) -> None:
+    def approved(s: Session, view: Plan) -> None:
         with refusals_noted(loaded, plan):  # again under the lock: another run may have finished meanwhile
-            refuse_if_stale(plan, loaded, s.target.current(), prepared.sha256)
+            refuse_if_stale(view, loaded, s.target.current(), prepared.sha256, host=s.target.host)
             claim_plan(s.target.transport, s.target.layout, plan, run)
         s.recorder.record(
             "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(), release=plan.release
         )
 
-    def finished(result: RunResult, entries: list[dict[str, Any]]) -> None:
+    def finished(result: RunResult, entries: dict[str, list[dict[str, Any]]]) -> None:
         evidence.write_run_evidence(loaded, plan.environment, run, entries)
 
     with InterruptGuard():

@@ -219,7 +219,9 @@ def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
 # ---------------------------------------------------------------- checks
 
 
-def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> list[str]:
+def stale_reasons(
+    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None, host: str = ""
+) -> list[str]:
     reasons = []
     if loaded.digest != plan.inputs.config_digest:
         reasons.append("freigabe.toml changed since the plan was made")
@@ -228,7 +230,8 @@ def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_
             f"the bundle changed (SHA-256 {plan.inputs.bundle_sha256[:12]}… → {(bundle_sha256 or 'missing')[:12]}…)"
         )
     if current != plan.inputs.current_release:
-        reasons.append(f"the live release changed ({plan.inputs.current_release or 'none'} → {current or 'none'})")
+        on = f" on {host}" if host else ""
+        reasons.append(f"the live release{on} changed ({plan.inputs.current_release or 'none'} → {current or 'none'})")
     return reasons
 
 
@@ -243,8 +246,10 @@ def replan_command(plan: Plan) -> str:
     return f"freigabe plan {env} --bundle {bundle}"
 
 
-def refuse_if_stale(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> None:
-    reasons = stale_reasons(plan, loaded, current, bundle_sha256)
+def refuse_if_stale(
+    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None, host: str = ""
+) -> None:
+    reasons = stale_reasons(plan, loaded, current, bundle_sha256, host)
     if reasons:
         raise StalePlan(
             f"plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with "
