@@ -167,6 +167,38 @@ def build(
 
 
 LangOpt = Annotated[str, typer.Option("--lang", help="Report language: en or de.")]
+HostsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--hosts", help="Fleet: only these hosts (web3,web4 or role:worker); a deploy then catches them up."),
+]
+StrategyOpt = Annotated[
+    str | None, typer.Option("--strategy", help="Fleet: all-at-once, canary or waves (default: the config's).")
+]
+WaveOpt = Annotated[str | None, typer.Option("--wave-size", help="Fleet waves: hosts per wave, or a percentage.")]
+UnreachableOpt = Annotated[
+    str | None,
+    typer.Option("--on-unreachable", help="Fleet: abort (default) or skip a host unreachable before the switch."),
+]
+
+
+def _fleet_options(strategy: str | None, wave_size: str | None, on_unreachable: str | None) -> dict[str, Any]:
+    from freigabe.config.models import FleetConfig
+
+    if strategy not in (None, "all-at-once", "canary", "waves"):
+        raise UsageError(f"--strategy {strategy!r} is not known; use all-at-once, canary or waves")
+    if on_unreachable not in (None, "abort", "skip"):
+        raise UsageError(f"--on-unreachable {on_unreachable!r} is not known; use abort or skip")
+    size: int | str | None = None
+    if wave_size is not None:
+        size = int(wave_size) if wave_size.isdigit() else wave_size
+        try:
+            FleetConfig(wave_size=size)
+        except ValueError:
+            raise UsageError(
+                f"--wave-size {wave_size!r} must be a number of hosts or a percentage such as 25%"
+            ) from None
+    chosen = {"strategy": strategy, "wave_size": size, "on_unreachable": on_unreachable}
+    return {k: v for k, v in chosen.items() if v is not None}
 
 
 @app.command()
@@ -177,6 +209,10 @@ def plan(
     as_json: JsonOpt = False,
     lang: LangOpt = "en",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: reports/).")] = None,
+    hosts: HostsOpt = None,
+    strategy: StrategyOpt = None,
+    wave_size: WaveOpt = None,
+    on_unreachable: UnreachableOpt = None,
 ) -> None:
     """Audit, decide, and show every step a deploy would run. Writes the report; changes nothing."""
     from freigabe.usecases.planning import make_deploy_plan, save_plan
@@ -186,7 +222,8 @@ def plan(
         if lang not in ("en", "de"):
             raise UsageError(f"--lang {lang!r} is not supported; use en or de")
         loaded = _load(config)
-        planned = make_deploy_plan(loaded, env, bundle)
+        options = _fleet_options(strategy, wave_size, on_unreachable)
+        planned = make_deploy_plan(loaded, env, bundle, hosts=hosts, fleet=options)
         made = planned.plan
         save_plan(loaded, made)
         paths = write_report(loaded, env, made, planned.audit, lang, out_dir)
@@ -376,6 +413,9 @@ def _apply(
         citizen.run_finished(loaded)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.hosts:
+        skew = ", ".join(f"batch {b['batch']}: {b['skew_ms']:.0f} ms" for b in result.fleet.get("skew", []))
+        out.print(f"fleet: {plural(len(result.hosts), 'host')} {made.kind} done; switch skew {skew or '—'}")
     out.print(
         f"[bold green]{made.kind} done[/]: {made.environment} now serves {result.release} "
         f"(run {result.run}; evidence in .freigabe/runs/{result.run}/)"
@@ -389,6 +429,10 @@ def deploy(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
+    strategy: StrategyOpt = None,
+    wave_size: WaveOpt = None,
+    on_unreachable: UnreachableOpt = None,
 ) -> None:
     """Deploy with an approval bound to the plan: typed, or --plan ID --approve PHRASE."""
     from freigabe.usecases.planning import load_plan, make_deploy_plan, save_plan
@@ -408,7 +452,8 @@ def deploy(
         else:
             if bundle is None:
                 raise UsageError("give --bundle PATH (or --plan ID of a saved plan)")
-            planned = make_deploy_plan(loaded, env, bundle)
+            options = _fleet_options(strategy, wave_size, on_unreachable)
+            planned = make_deploy_plan(loaded, env, bundle, hosts=hosts, fleet=options)
             made = planned.plan
             save_plan(loaded, made)
             paths = write_report(loaded, env, made, planned.audit)

@@ -87,6 +87,7 @@ class HostPlan(BaseModel):
     steps: list[Step]
     rollback_steps: list[Step]
     finally_steps: list[Step] = Field(default_factory=list)
+    skip: str | None = None  # left out of the run (unreachable when planned, under on_unreachable = "skip")
 
 
 class Plan(BaseModel):
@@ -167,6 +168,15 @@ class Plan(BaseModel):
     def all_steps(self) -> list[Step]:
         """Every step of every host (secrets named, warnings), in order."""
         return [s for h in self.host_plans() for s in (*h.steps, *h.rollback_steps, *h.finally_steps)]
+
+    def step_hosts(self) -> list[tuple[Step, list[str]]]:
+        """Every distinct step id of the fleet in run order, with the hosts that run it (the first
+        host's step stands for its title: only URLs differ from host to host)."""
+        order: dict[str, tuple[Step, list[str]]] = {}
+        for host in self.host_plans():
+            for step in host.steps:
+                order.setdefault(step.id, (step, []))[1].append(host.name)
+        return sorted(order.values(), key=lambda item: PHASES.index(item[0].phase))
 
     def for_host(self, host: HostPlan) -> Plan:
         """The plan as one host's run sees it: that host's target, live release and steps."""

@@ -134,6 +134,9 @@ class Orchestrator:
         self.policy = plan.fleet
         self.stop = Stop()
         self.runs = [HostRun(h, plan.for_host(h)) for h in plan.host_plans()]
+        for r in self.runs:
+            if r.host.skip is not None:  # left out by the plan: unreachable when it was made
+                r.state, r.error = "skipped", Unreachable(r.host.skip)
         self.skew: list[dict[str, Any]] = []
         self._print = threading.Lock()
 
@@ -171,6 +174,9 @@ class Orchestrator:
             r.state = "deployed"
         return self._result(results)
 
+    def _pending(self) -> list[HostRun]:
+        return [r for r in self.runs if r.state != "skipped"]
+
     def _live(self) -> list[HostRun]:
         return [r for r in self.runs if r.executor is not None and r.state not in ("skipped", "aborted")]
 
@@ -199,8 +205,8 @@ class Orchestrator:
                 return
             r.executor = Executor(self._context(r, r.session), self.stop if self.multi else None, self.plan.id)
 
-        self._parallel(one, self.runs, limit=self.policy.concurrency if self.policy else None)
-        failed = [r for r in self.runs if r.error is not None]
+        self._parallel(one, self._pending(), limit=self.policy.concurrency if self.policy else None)
+        failed = [r for r in self.runs if r.error is not None and r.state != "skipped"]
         if not failed:
             return
         skippable = self._may_skip(failed)

@@ -8,10 +8,10 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
@@ -93,12 +93,39 @@ class Planned:
 
 
 def make_deploy_plan(
-    loaded: LoadedConfig, env_name: str, bundle_path: Path, now: datetime | None = None, audit: bool = True
+    loaded: LoadedConfig,
+    env_name: str,
+    bundle_path: Path,
+    now: datetime | None = None,
+    audit: bool = True,
+    hosts: list[str] | None = None,
+    fleet: dict[str, Any] | None = None,
 ) -> Planned:
-    """Verify and scan the bundle, read what is live, audit, decide, and lay out every step."""
+    """Verify and scan the bundle, read what is live, audit, decide, and lay out every step.
+    A fleet's plan holds every host (`hosts`: only these, to catch them up; `fleet`: strategy,
+    wave_size, on_unreachable chosen for this plan)."""
     info: BundleInfo = verify_local_bundle(bundle_path)
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
     layer1_check(loaded, scan, info.name)
+    # ---- fleets (issue 12): the same bundle checks, then one release for every host
+    if is_fleet(loaded, env_name):
+        from freigabe.usecases.fleet_plan import deploy_plan
+
+        when = now or datetime.now(UTC)
+        made = deploy_plan(loaded, env_name, info, bundle_ref(info, scan, bundle_path), when, hosts, fleet or {})
+        audited = (
+            run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
+            if audit
+            else AuditResult(env_name)
+        )
+        notes = [
+            w for w in _warnings(loaded, env_name, made.all_steps(), made.previous_release) if w not in made.warnings
+        ]
+        made = made.model_copy(update={"decision": audited.decision, "warnings": [*made.warnings, *notes]})
+        return Planned(made, scan, audited)
+    if hosts or fleet:
+        raise UsageError(f"--hosts, --strategy and --on-unreachable apply to fleets; {env_name} has one host")
+    # ---- one host
     target = open_target(loaded, env_name)
     try:
         current = target.current()
