@@ -468,8 +468,10 @@ def rollback(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved rollback plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
-    """Switch back to an earlier good release, reload, and verify it answers healthy."""
+    """Switch back to an earlier good release, reload, and verify it answers healthy (a fleet: every host,
+    or with --hosts only those, by default to the release the rest of the fleet serves)."""
     from freigabe.usecases.planning import load_plan, save_plan
     from freigabe.usecases.rollback import plan_rollback
 
@@ -480,7 +482,7 @@ def rollback(
             if made.kind != "rollback" or made.environment != env:
                 raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a rollback of {env}")
         else:
-            made = plan_rollback(loaded, env, to)
+            made = plan_rollback(loaded, env, to, hosts)
             save_plan(loaded, made)
             if approve is not None:
                 terminal.print_plan(out, made)
@@ -498,8 +500,10 @@ def recover(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved recover plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
-    """Verify a live release that an interrupted run left unverified; roll back if it fails."""
+    """Verify a live release that an interrupted run left unverified; roll back if it fails (a fleet:
+    each such host, brought back to the fleet's verified release where the others serve one)."""
     from freigabe.usecases.planning import load_plan, save_plan
     from freigabe.usecases.recover import plan_recover
 
@@ -510,7 +514,7 @@ def recover(
             if made.kind != "recover" or made.environment != env:
                 raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a recovery of {env}")
         else:
-            made = plan_recover(loaded, env)
+            made = plan_recover(loaded, env, hosts)
             save_plan(loaded, made)
             if approve is not None:
                 terminal.print_plan(out, made)
@@ -573,11 +577,23 @@ def preflight(
 
 @app.command()
 def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Current release, releases with good/bad marks, the lock, the last runs."""
+    """Current release, releases with good/bad marks, the lock, the last runs (a fleet: every host, and drift)."""
+    from freigabe.adapters.target import is_fleet
+    from freigabe.usecases.fleet_status import fleet_status
     from freigabe.usecases.status import status as read_status
 
     with failures():
-        st = read_status(_load(config), env)
+        loaded = _load(config)
+        if is_fleet(loaded, env):
+            fleet = fleet_status(loaded, env)
+            if as_json:
+                out.print_json(json.dumps(fleet.to_json()))
+                return
+            out.print(terminal.fleet_status_table(fleet))
+            for item in fleet.attention:
+                out.print(f"[bold red]attention:[/] {escape(item['problem'])} → run [bold]{escape(item['command'])}[/]")
+            return
+        st = read_status(loaded, env)
         if as_json:
             out.print_json(json.dumps(st.__dict__))
             return
@@ -614,26 +630,54 @@ def cleanup(
     env: EnvArg,
     dry_run: Annotated[bool, typer.Option(help="Only list what would be removed.")] = False,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
     """Apply release retention (never current, the previous good release, or a running deploy's)."""
+    from freigabe.adapters.target import is_fleet
     from freigabe.usecases.cleanup import cleanup as run_cleanup
+    from freigabe.usecases.fleet_status import cleanup_fleet
 
     with failures():
-        doomed, stray = run_cleanup(_load(config), env, dry_run=dry_run)
+        loaded = _load(config)
         verb = "would remove" if dry_run else "removed"
+        if is_fleet(loaded, env):
+            for name, (doomed, stray) in cleanup_fleet(loaded, env, hosts, dry_run).items():
+                out.print(
+                    f"{name}: {verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else "")
+                )
+                if stray:
+                    out.print(
+                        f"{name}: {verb} {plural(len(stray), 'leftover')} of crashed runs: {escape(', '.join(stray))}"
+                    )
+            return
+        if hosts:
+            raise UsageError(f"--hosts applies to fleets; {env} has one host")
+        doomed, stray = run_cleanup(loaded, env, dry_run=dry_run)
         out.print(f"{verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else ""))
         if stray:
             out.print(f"{verb} {plural(len(stray), 'leftover')} of crashed runs: {escape(', '.join(stray))}")
 
 
 @app.command()
-def unlock(env: EnvArg, config: ConfigOpt = None) -> None:
+def unlock(env: EnvArg, config: ConfigOpt = None, hosts: HostsOpt = None) -> None:
     """Clear a deploy lock left by a crashed run (recorded in the ledger)."""
+    from freigabe.adapters.target import is_fleet
+    from freigabe.usecases.fleet_status import unlock_fleet
     from freigabe.usecases.status import unlock as run_unlock
 
     with failures():
-        cleared = run_unlock(_load(config), env)
-        out.print(f"cleared the lock {escape(cleared)}" if cleared else f"{env} is not locked")
+        loaded = _load(config)
+        if is_fleet(loaded, env):
+            cleared = unlock_fleet(loaded, env, hosts)
+            for text in cleared:
+                out.print(f"cleared the lock of {escape(text)}")
+            if not cleared:
+                out.print(f"no chosen host of {env} is locked")
+            return
+        if hosts:
+            raise UsageError(f"--hosts applies to fleets; {env} has one host")
+        cleared_one = run_unlock(loaded, env)
+        out.print(f"cleared the lock {escape(cleared_one)}" if cleared_one else f"{env} is not locked")
 
 
 @ledger_app.command("key")
@@ -670,7 +714,7 @@ def ledger_verify(
 ) -> None:
     """Check the hash chain on each target and that the local copy agrees."""
     from freigabe.errors import LedgerError
-    from freigabe.usecases.ledger_check import verify
+    from freigabe.usecases.ledger_check import verify_all
 
     with failures():
         loaded = _load(config)
@@ -678,7 +722,7 @@ def ledger_verify(
         checks = []
         for name in names:
             loaded.config.environment(name)
-            checks.append(verify(loaded, name))
+            checks += verify_all(loaded, name)
         bad = [c.environment for c in checks if not c.ok]
         if as_json:
             out.print_json(json.dumps({"schema_version": 1, "environments": [c.to_json() for c in checks]}))

@@ -14,6 +14,7 @@ from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
 from freigabe.core.words import plural
 from freigabe.engine.outcome import Outcome
+from freigabe.usecases.fleet_status import FleetStatus
 from freigabe.usecases.status import Status
 
 POLICY_STYLE = {"abort": "yellow", "rollback": "red", "warn": "dim"}
@@ -182,6 +183,29 @@ def status_table(status: Status) -> Table:
             f"[{style}]{row['mark']}[/]",
             escape(str(row["reason"])[:80]),
         )
+    return table
+
+
+def fleet_status_table(fleet: FleetStatus) -> Table:
+    table = Table(
+        title=f"{fleet.environment}: {fleet.deploy_path} — fleet of {plural(len(fleet.roles), 'host')}, "
+        f"serving {fleet.release or 'nothing'}" + (" [bold red](drift)[/]" if fleet.drift else ""),
+        title_justify="left",
+    )
+    for column in ("host", "roles", "current", "verified", "lock", "marks"):
+        table.add_column(column)
+    for name, roles in fleet.roles.items():
+        st = fleet.hosts.get(name)
+        if st is None:
+            table.add_row(name, ",".join(roles), "[red]unreachable[/]", "", "", escape(fleet.unreachable.get(name, "")))
+            continue
+        current = st.current or "none"
+        if name in fleet.drift:
+            current = f"[yellow]{current}[/] (drift)"
+        verified = "yes" if st.live.get("verified") else ("[bold red]NO[/]" if st.current else "—")
+        held = "free" if not st.lock else ("[red]abandoned[/]" if st.lock.get("stale") else f"run {st.lock.get('run')}")
+        marks = ", ".join(f"{r['release'][-8:]}:{r['mark']}" for r in st.releases[:3])
+        table.add_row(name, ",".join(roles), current, verified, held, escape(marks))
     return table
 
 

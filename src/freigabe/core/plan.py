@@ -88,6 +88,7 @@ class HostPlan(BaseModel):
     rollback_steps: list[Step]
     finally_steps: list[Step] = Field(default_factory=list)
     skip: str | None = None  # left out of the run (unreachable when planned, under on_unreachable = "skip")
+    release: str | None = None  # what this host ends on, where it is not the plan's (a fleet's recovery)
 
 
 class Plan(BaseModel):
@@ -185,6 +186,7 @@ class Plan(BaseModel):
         return self.model_copy(
             update={
                 "target": host.target,
+                "release": host.release or self.release,
                 "previous_release": host.current_release,
                 "inputs": self.inputs.model_copy(update={"current_release": host.current_release}),
                 "steps": host.steps,

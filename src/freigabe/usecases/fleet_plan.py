@@ -268,3 +268,129 @@ def _common_previous(live: list[HostState], subset: bool, everyone: FleetState) 
             "(`freigabe status ENV` lists them)"
         )
     return max(candidates)
+
+
+def recover_plan(loaded: LoadedConfig, env_name: str, wanted: list[str] | None) -> Plan:
+    """Each chosen host (default: those whose live release was never verified): where the rest of the
+    fleet serves another release, verified, it goes back to that one; otherwise its live release is
+    checked as the deploy would have, and it falls back to the release before if that fails."""
+    from freigabe.core.runs import live_state
+    from freigabe.usecases.planning import rollback_phrase
+
+    env = loaded.config.environment(env_name)
+    everyone = read_fleet(loaded, env_name)
+    chosen = read_fleet(loaded, env_name, wanted) if wanted else everyone
+    live, unreachable = _reachable(chosen, True)
+    states = {h.name: live_state(h.entries, h.current) for h in live}
+    if not wanted:
+        live = [h for h in live if states[h.name].unverified]
+    if not live:
+        raise UsageError(f"every reachable host of {env_name} serves a verified release; there is nothing to recover")
+    others = {n: h for n, h in everyone.hosts.items() if h.reachable and n not in {x.name for x in live}}
+    verified = {h.current for h in others.values() if h.current and live_state(h.entries, h.current).verified}
+    fleet_release = everyone.release if everyone.release in verified else None
+    plans = []
+    for state in live:
+        assert state.config is not None
+        host = state.host
+        cfg = host_config(state.config, env_name, host, fleet=True)
+        current = state.current
+        if current is None:
+            raise UsageError(f"nothing is live on {host.name}; there is nothing to recover — deploy instead")
+        if fleet_release and fleet_release != current:
+            if fleet_release not in state.releases:
+                raise UsageError(
+                    f"{host.name} serves {current}; the fleet serves {fleet_release}, which is not on {host.name} — "
+                    f"catch it up with `freigabe deploy {env_name} --hosts {host.name} --bundle BUNDLE`"
+                )
+            steps = pipeline.restore_steps(cfg, env_name, fleet_release, web=host.web)
+            back = pipeline.rollback_steps(cfg, env_name, None, current, web=host.web)
+            does = f"back to the fleet's {fleet_release} (serves {current}, unverified), reload, verify"
+            ends = fleet_release
+        else:
+            previous = states[host.name].previous
+            fallback = previous if previous not in (None, current) else None
+            if fallback is not None and (state.marks.get(fallback) or {}).get("mark") == "bad":
+                fallback = None
+            steps = pipeline.recover_steps(cfg, env_name, current, web=host.web)
+            back = pipeline.rollback_steps(cfg, env_name, current, fallback, web=host.web)
+            does = f"verify {current} as the deploy would have; if it fails, back to {fallback or 'nothing'}"
+            ends = current
+        plans.append(
+            HostPlan(
+                name=host.name,
+                target=host.target,
+                roles=host.roles,
+                url=host.url,
+                current_release=current,
+                does=does,
+                steps=steps,
+                rollback_steps=back,
+                release=ends,
+            )
+        )
+    previous = everyone.release
+    return Plan(
+        kind="recover",
+        environment=env_name,
+        target=f"fleet of {len(everyone.hosts)} hosts",
+        deploy_path=env.deploy_path,
+        release=fleet_release or plans[0].current_release or "",
+        previous_release=previous,
+        bundle=None,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=previous),
+        approval_phrase=rollback_phrase(env_name, env, loaded.config.policy),
+        steps=[],
+        rollback_steps=[],
+        warnings=[f"{n} is not reachable and stays as it is ({why})" for n, why in unreachable.items()],
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        hosts=plans,
+        fleet=_policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
+    )
+
+
+def preflight_plan(loaded: LoadedConfig, env_name: str, bundle: BundleRef, name: str, sha256: str) -> Plan:
+    """The read-only pre-flight on every host of the fleet: the bundle in a temporary copy, the gates,
+    `nginx -t`, the .env link and pending migrations (on the migrate host); each copy removed after."""
+    from freigabe.core.layout import Layout
+
+    env = loaded.config.environment(env_name)
+    fleet = read_fleet(loaded, env_name, ledger=False)
+    live, _ = _reachable(fleet, False)
+    folder = f"{Layout(env.deploy_path).state}/preflight/{name}"
+    plans = []
+    for state in live:
+        assert state.config is not None
+        host = state.host
+        cfg = host_config(state.config, env_name, host, fleet=True)
+        steps = pipeline.preflight_steps(cfg, env_name, bundle, name)
+        if not host.migrate:
+            steps = [s for s in steps if s.id != "migrations.pending"]
+        plans.append(
+            HostPlan(
+                name=host.name,
+                target=host.target,
+                roles=host.roles,
+                url=host.url,
+                current_release=state.current,
+                does="pre-flight in a temporary copy (nothing is switched)",
+                steps=steps,
+                rollback_steps=[],
+                finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
+            )
+        )
+    return Plan(
+        kind="preflight",
+        environment=env_name,
+        target=f"fleet of {len(fleet.hosts)} hosts",
+        deploy_path=env.deploy_path,
+        release=name,
+        previous_release=fleet.release,
+        bundle=bundle,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=sha256, current_release=fleet.release),
+        approval_phrase="",
+        steps=[],
+        rollback_steps=[],
+        hosts=plans,
+        fleet=_policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
+    )
