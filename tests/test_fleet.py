@@ -50,9 +50,7 @@ class FleetProject:
         return build(loaded, sha=f"{self.builds:02d}{version}".ljust(40, "0")).bundle.path
 
     def cli(self, *args: str) -> CliResult:
-        result = CliRunner().invoke(
-            app, [*args, "--config", str(self.root / "freigabe.toml")], catch_exceptions=False
-        )
+        result = CliRunner().invoke(app, [*args, "--config", str(self.root / "freigabe.toml")], catch_exceptions=False)
         return CliResult(result.exit_code, result.output)
 
     def plan(self, bundle: Path, *flags: str) -> dict[str, Any]:
@@ -117,8 +115,12 @@ def test_good_deploy_switches_every_host_to_one_release_verified_each(steady: Fl
     assert [h["name"] for h in plan["hosts"]] == ["web1", "web2", "web3", "web4", "web5"]
     assert all(h["current_release"] == before[h["name"]] for h in plan["hosts"])
     assert plan["hosts"][0]["roles"] == ["web", "migrate"] and "migrate" in plan["hosts"][0]["does"]
-    assert plan["fleet"] == {"strategy": "all-at-once", "batches": [[f"web{i}" for i in range(1, 6)]],
-                             "on_unreachable": "abort", "concurrency": 8}
+    assert plan["fleet"] == {
+        "strategy": "all-at-once",
+        "batches": [[f"web{i}" for i in range(1, 6)]],
+        "on_unreachable": "abort",
+        "concurrency": 8,
+    }
     # one release name everywhere, live and served by every host's own nginx
     assert set(steady.currents().values()) == {release}
     assert set(steady.served().values()) == {release}
@@ -150,3 +152,192 @@ def test_good_deploy_switches_every_host_to_one_release_verified_each(steady: Fl
     status = steady.cli("status", "staging", "--json")
     data = json.loads(status.raw)
     assert data["fleet"]["release"] == release and data["fleet"]["drift"] == {}
+
+
+def _run_of(host: FleetHost) -> str:
+    return str(next(e["run"] for e in host.ledger()[::-1] if e["event"] == "run.started"))
+
+
+def test_a_gate_failing_on_one_host_switches_nothing_anywhere(steady: FleetProject) -> None:
+    before = steady.currents()
+    steady.host("web4").flag("fail-gate")
+    bundle = steady.build("v3")
+    plan, result = steady.deploy(bundle)
+    assert result.exit_code == ExitCode.GATE, result.output
+    assert "web4 gate.layer2.command.1" in result.output and "nothing was switched on any host" in result.output
+    assert steady.currents() == before and set(steady.served().values()) == set(before.values())
+    # no migration ran (they wait for every host to be prepared), every host recorded the abort
+    assert plan["release"] not in steady.host("web1").migrations()
+    run = _run_of(steady.host("web1"))
+    for name, mine in steady.run_entries(run).items():
+        assert not [e for e in mine if e["event"] == "switch"], name
+        finished = next(e for e in mine if e["event"] == "run.finished")["data"]
+        assert finished["outcome"] == "aborted" and finished["current_after"] == before[name]
+        assert steady.host(name).marks()[plan["release"]] == "bad"
+
+
+def test_health_failing_on_one_host_after_the_switch_sends_every_host_back_verified(steady: FleetProject) -> None:
+    before = steady.currents()
+    steady.host("web2").flag("fail-health-v4")
+    bundle = steady.build("v4")
+    plan, result = steady.deploy(bundle)
+    assert result.exit_code == ExitCode.ROLLED_BACK, result.output
+    assert "web2 health.app" in result.output and "answers healthy again (verified)" in result.output
+    assert steady.currents() == before and set(steady.served().values()) == set(before.values())
+    run = _run_of(steady.host("web1"))
+    for name, mine in steady.run_entries(run).items():
+        events = [e["event"] for e in mine]
+        assert events.count("switch") == 2, (name, events)  # switched, and switched back
+        verified = next(e for e in mine if e["event"] == "rollback.verified")["data"]
+        assert verified["restored"] == before[name] and verified["current_after"] == before[name]
+        checks = [e["data"] for e in mine if e["event"] == "step.finished" and "rollback.health" in e["data"]["step"]]
+        assert checks and all(c["outcome"] == "ok" for c in checks)
+        assert steady.host(name).marks()[plan["release"]] == "bad"
+    evidence = steady.cli("evidence", run)
+    assert evidence.exit_code == 0
+    data = json.loads((steady.root / ".freigabe" / "runs" / run / "evidence.json").read_text())
+    assert {h["rollback"]["status"] for h in data["hosts"].values()} == {"verified"}
+
+
+def test_unreachable_host_with_abort_changes_nothing_anywhere(steady: FleetProject) -> None:
+    before = steady.currents()
+    bundle = steady.build("v5")
+    plan = steady.plan(bundle)
+    steady.host("web5").kill()  # down between the plan and the deploy
+    result = steady.cli("deploy", "staging", "--plan", plan["id"], "--approve", PHRASE)
+    assert result.exit_code == ExitCode.TARGET, result.output
+    assert "web5 cannot be reached" in result.output and "nothing was changed on any host" in result.output
+    assert {n: c for n, c in steady.currents().items()} == before
+    for host in steady.hosts[:4]:
+        assert not (host.root / ".freigabe" / "deploy.lock").exists()
+        assert plan["release"] not in host.releases()
+
+
+def test_unreachable_host_with_skip_is_left_out_reported_as_drift_and_caught_up(steady: FleetProject) -> None:
+    before = steady.currents()
+    steady.configure(extra='[environments.staging.fleet]\non_unreachable = "skip"\n')
+    bundle = steady.build("v6")
+    plan = steady.plan(bundle)
+    assert plan["fleet"]["on_unreachable"] == "skip"
+    steady.host("web3").kill()
+    result = steady.cli("deploy", "staging", "--plan", plan["id"], "--approve", PHRASE)
+    assert result.exit_code == 0, result.output
+    assert "web3 was left out" in result.output and "--hosts web3" in result.output
+    release = plan["release"]
+    steady.host("web3").revive()
+    currents = steady.currents()
+    assert currents["web3"] == before["web3"] and {c for n, c in currents.items() if n != "web3"} == {release}
+    # drift: in status, in the audit, and recorded in the other hosts' ledgers
+    status = json.loads(steady.cli("status", "staging", "--json").raw)
+    assert status["fleet"]["drift"] == {"web3": before["web3"]}
+    assert any("--hosts web3" in a["command"] for a in status["attention"])
+    audit = json.loads(steady.cli("audit", "server", "--env", "staging", "--json").raw)
+    drift = next(f for f in audit["findings"] if f["id"] == "server.fleet-drift")
+    assert drift["status"] == "warn" and drift["evidence"]["drifted"] == {"web3": before["web3"]}
+    run = _run_of(steady.host("web1"))
+    assert any(e["event"] == "fleet.skipped" and e["data"]["host"] == "web3" for e in steady.run_entries(run)["web1"])
+    # caught up alone, with the same bundle: the fleet's release name, no second migration
+    migrations = steady.host("web1").migrations()
+    catch_up, result = steady.deploy(bundle, "--hosts", "web3")
+    assert result.exit_code == 0, result.output
+    assert catch_up["release"] == release and [h["name"] for h in catch_up["hosts"]] == ["web3"]
+    assert set(steady.currents().values()) == {release} and steady.host("web3").served() == release
+    assert steady.host("web1").migrations() == migrations
+    assert json.loads(steady.cli("status", "staging", "--json").raw)["fleet"]["drift"] == {}
+    # another bundle cannot be "caught up" to
+    other = steady.build("v6b")
+    refused = steady.cli("plan", "staging", "--bundle", str(other), "--hosts", "web3")
+    assert refused.exit_code == ExitCode.CONFIG and "same bundle" in refused.output
+
+
+def test_canary_is_switched_and_verified_before_the_rest(steady: FleetProject) -> None:
+    bundle = steady.build("v7")
+    plan, result = steady.deploy(bundle, "--strategy", "canary")
+    assert result.exit_code == 0, result.output
+    assert plan["fleet"]["batches"] == [["web1"], ["web2", "web3", "web4", "web5"]]
+    run = _run_of(steady.host("web1"))
+    entries = steady.run_entries(run)
+    canary_verified = next(
+        e["ts"] for e in entries["web1"] if e["event"] == "step.finished" and e["data"]["step"] == "health.app"
+    )
+    assert all(next(e["ts"] for e in entries[n] if e["event"] == "switch") > canary_verified for n in ("web2", "web5"))
+    assert set(steady.currents().values()) == {plan["release"]}
+
+
+def test_waves_stop_at_the_failing_wave_and_send_earlier_waves_back(steady: FleetProject) -> None:
+    before = steady.currents()
+    steady.host("web3").flag("fail-health-v8")
+    bundle = steady.build("v8")
+    plan, result = steady.deploy(bundle, "--strategy", "waves", "--wave-size", "2")
+    assert plan["fleet"]["batches"] == [["web1", "web2"], ["web3", "web4"], ["web5"]]
+    assert result.exit_code == ExitCode.ROLLED_BACK, result.output
+    assert "web5 were never switched" in result.output
+    assert steady.currents() == before
+    run = _run_of(steady.host("web1"))
+    entries = steady.run_entries(run)
+    assert not [e for e in entries["web5"] if e["event"] == "switch"]
+    for name in ("web1", "web2", "web3", "web4"):
+        assert any(e["event"] == "rollback.verified" for e in entries[name]), name
+    # a good run in waves
+    good = steady.build("v9")
+    plan, result = steady.deploy(good, "--strategy", "waves", "--wave-size", "40%")
+    assert result.exit_code == 0, result.output
+    assert plan["fleet"]["batches"] == [["web1", "web2"], ["web3", "web4"], ["web5"]]
+    assert set(steady.currents().values()) == {plan["release"]}
+
+
+def test_a_host_killed_between_switch_and_verify(steady: FleetProject) -> None:
+    """The run is its own process (its lock owner must die with it); it pauses after the switch,
+    the test kills web4, then lets it go on."""
+    before = steady.currents()
+    bundle = steady.build("v10")
+    plan = steady.plan(bundle)
+    env = {**os.environ, "FREIGABE_FAILPOINTS": "fleet.switched=pause", "FREIGABE_FAILPOINT_DIR": str(steady.root)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "freigabe",
+            "deploy",
+            "staging",
+            "--plan",
+            plan["id"],
+            "--approve",
+            PHRASE,
+            "--config",
+            str(steady.root / "freigabe.toml"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    marker = steady.root / "fleet.switched.paused"
+    import time
+
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read() if process.stdout else ""
+        time.sleep(0.05)
+    assert set(steady.currents().values()) == {plan["release"]}  # every host switched
+    steady.host("web4").kill()
+    marker.unlink()
+    output, _ = process.communicate(timeout=180)
+    assert process.returncode == ExitCode.ROLLBACK_FAILED, output
+    assert "web4" in output and "freigabe status staging" in output
+    # every other host is back on its release, verified; web4 stays as the kill left it
+    currents = steady.currents()
+    assert {n: c for n, c in currents.items() if n != "web4"} == {n: c for n, c in before.items() if n != "web4"}
+    assert currents["web4"] == plan["release"]
+    steady.host("web4").revive()
+    status = json.loads(steady.cli("status", "staging", "--json").raw)
+    assert status["fleet"]["drift"] == {"web4": plan["release"]}
+    assert any(a["command"] == "freigabe unlock staging --hosts web4" for a in status["attention"])
+    assert steady.cli("unlock", "staging", "--hosts", "web4").exit_code == 0
+    # recover brings web4 back to the fleet's verified release, and proves it answers
+    recover = steady.cli("recover", "staging", "--hosts", "web4")
+    made = next(w for w in recover.output.split() if len(w) == 12 and all(c in "0123456789abcdef" for c in w))
+    done = steady.cli("recover", "staging", "--plan", made, "--approve", PHRASE)
+    assert done.exit_code == 0, done.output
+    assert steady.currents() == before and steady.host("web4").served() == before["web4"]
+    assert json.loads(steady.cli("status", "staging", "--json").raw)["fleet"]["drift"] == {}

@@ -153,6 +153,7 @@ class FleetHost:
     http_port: int
     fpm_port: int
     web: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    namespace: str | None = None  # the mount namespace every process of this host lives in
 
     @property
     def url(self) -> str:
@@ -163,8 +164,10 @@ class FleetHost:
         return self.sshd.target
 
     def start_web(self) -> None:
+        self.namespace = _namespace(self.sshd.process.pid)
         enter = ["nsenter", "--target", str(self.sshd.process.pid), "--mount", "--"]
         (self.root / "shared" / "run").mkdir(parents=True, exist_ok=True)
+        (self.root / "shared" / "run" / "php-fpm.pid").unlink(missing_ok=True)  # a killed master's
         fpm_conf = self.folder / "php-fpm.conf"
         fpm_conf.write_text(HOST_FPM.format(dir=self.folder, deploy=DEPLOY, port=self.fpm_port))
         nginx_conf = self.folder / "nginx.conf"
@@ -198,18 +201,21 @@ class FleetHost:
 
     def processes(self) -> list[int]:
         """Every process in this host's mount namespace: sshd, its sessions, nginx, PHP-FPM."""
-        mine = _namespace(self.sshd.process.pid)
+        mine = self.namespace
         if mine is None:
             return []
         return [int(p) for p in os.listdir("/proc") if p.isdigit() and _namespace(int(p)) == mine]
 
     def kill(self) -> None:
-        """The host dies: every process in it, at once."""
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """The host dies: every process in it (again until none is left: PHP-FPM respawns children)."""
+        deadline = time.monotonic() + 10
+        while (pids := self.processes()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
         for proc in (self.sshd.process, *self.web):
             proc.wait(timeout=10)
 

@@ -303,6 +303,10 @@ class Orchestrator:
 
     def _begin(self, r: HostRun) -> None:
         r.ex.begin(**self._fleet_data(r))
+        for other in self.runs:
+            if other.state == "skipped":  # each host's ledger says who was left out, and why
+                why = other.error.message if other.error else "unreachable"
+                r.ex.ctx.recorder.record("fleet.skipped", host=other.name, reason=why)
 
     def _phase(self, runs: list[HostRun], phase: str, switched: bool = False) -> None:
         def one(r: HostRun) -> None:
