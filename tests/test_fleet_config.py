@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from freigabe.adapters.inventory import environment_hosts, select
-from freigabe.config import load_config
+from freigabe.config import LoadedConfig, load_config
 from freigabe.config.models import FleetConfig
 from freigabe.core import pipeline
 from freigabe.core.fleet import Host, drifted, fleet_release, host_config, rebase, switch_batches
@@ -32,7 +32,7 @@ migrate = [["php", "artisan", "migrate", "--force", "--isolated"]]
 """
 
 
-def _load(tmp_path: Path, extra: str, files: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _load(tmp_path: Path, extra: str, files: dict[str, str] | None = None) -> LoadedConfig:
     for name, text in (files or {}).items():
         (tmp_path / name).write_text(text)
     (tmp_path / "freigabe.toml").write_text(BASE.format(extra=extra))
@@ -139,7 +139,7 @@ def test_inventory_mistakes_are_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         environment_hosts(loaded, "production")
     loaded = _load(tmp_path, 'inventory = "ansible:inv.yml"\ninventory_group = "prod"', {"inv.yml": YAML})
-    with pytest.raises(ConfigError, match="no group 'prod'.*groups: .*production"):
+    with pytest.raises(ConfigError, match=r"no group 'prod'.*groups: .*production"):
         environment_hosts(loaded, "production")
     loaded = _load(tmp_path, 'inventory = "ansible:inv.yml"', {"inv.yml": "all: [this is: not an inventory"})
     with pytest.raises(ConfigError, match="ansible-inventory could not read"):

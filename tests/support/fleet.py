@@ -8,6 +8,7 @@ nginx, PHP-FPM) and revived with the same port, keys and files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -211,10 +212,8 @@ class FleetHost:
         deadline = time.monotonic() + 10
         while (pids := self.processes()) and time.monotonic() < deadline:
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.05)
         for proc in (self.sshd.process, *self.web):
             proc.wait(timeout=10)
