@@ -341,3 +341,44 @@ def test_a_host_killed_between_switch_and_verify(steady: FleetProject) -> None:
     assert done.exit_code == 0, done.output
     assert steady.currents() == before and steady.host("web4").served() == before["web4"]
     assert json.loads(steady.cli("status", "staging", "--json").raw)["fleet"]["drift"] == {}
+
+
+def test_plan_status_preflight_rollback_and_cleanup_work_on_the_fleet(steady: FleetProject) -> None:
+    before = steady.currents()
+    bundle = steady.build("v11")
+    shown = steady.cli("plan", "staging", "--bundle", str(bundle))
+    assert shown.exit_code == 0, shown.output
+    for text in ("Fleet: 5 hosts", "web, migrate", "migrate (once, after the backup)", "every host", "web1"):
+        assert text in shown.output, text
+    report = sorted((steady.root / "reports").glob("DEPLOY_STAGING_*.md"))[-1].read_text()
+    assert "| web3 |" in report and "migrate.1" in report
+    # the pre-flight: every host, a temporary copy each, removed; nothing switched
+    preflight = steady.cli("preflight", "staging", "--bundle", str(bundle))
+    assert preflight.exit_code == 0, preflight.output
+    assert "web5 gate.layer2.command.1" in preflight.output and steady.currents() == before
+    assert all(not list((h.root / ".freigabe" / "preflight").iterdir()) for h in steady.hosts)
+    # a good deploy, then a manual rollback of the whole fleet to the release before
+    plan, result = steady.deploy(bundle)
+    assert result.exit_code == 0, result.output
+    rollback = steady.cli("rollback", "staging")
+    made = rollback.output.split("plan id ")[1].split()[0]
+    done = steady.cli("rollback", "staging", "--plan", made, "--approve", PHRASE)
+    assert done.exit_code == 0, done.output
+    assert steady.currents() == before and set(steady.served().values()) == set(before.values())
+    # a single host forward again by hand (drift), then back to the fleet's release with --hosts
+    forward = steady.cli("rollback", "staging", "--hosts", "web2", "--to", plan["release"])
+    made = forward.output.split("plan id ")[1].split()[0]
+    assert steady.cli("rollback", "staging", "--plan", made, "--approve", PHRASE).exit_code == 0
+    assert steady.host("web2").current() == plan["release"]
+    text = steady.cli("status", "staging")
+    assert "drift" in text.output and "--hosts web2" in text.output
+    back = steady.cli("rollback", "staging", "--hosts", "web2")
+    made = back.output.split("plan id ")[1].split()[0]
+    assert steady.cli("rollback", "staging", "--plan", made, "--approve", PHRASE).exit_code == 0
+    assert steady.currents() == before
+    # retention on every host (keep_releases = 3), never the live or the previous good release
+    cleaned = steady.cli("cleanup", "staging")
+    assert cleaned.exit_code == 0, cleaned.output and "web1:" in cleaned.output
+    for host in steady.hosts:
+        assert before[host.name] in host.releases() and len(host.releases()) <= 3
+    assert steady.cli("unlock", "staging").output.strip() == "no chosen host of staging is locked"

@@ -24,7 +24,7 @@ def hosts_table(plan: Plan) -> Table:
     """A fleet plan's hosts: what each serves now, its roles, and what it will do."""
     fleet = plan.fleet
     assert fleet is not None
-    batches = " → ".join("[" + ", ".join(b) + "]" for b in fleet.batches)
+    batches = escape(" → ".join("[" + ", ".join(b) + "]" for b in fleet.batches))
     table = Table(
         title=f"Fleet: {plural(len(plan.hosts), 'host')}, strategy {fleet.strategy} ({batches}), "
         f"unreachable host: {fleet.on_unreachable}, {fleet.concurrency} prepared at once",
@@ -40,7 +40,7 @@ def hosts_table(plan: Plan) -> Table:
         style = "yellow" if host.skip else ""
         table.add_row(
             host.name,
-            ",".join(host.roles) or "—",
+            ", ".join(host.roles) or "—",
             host.current_release or "none",
             f"[{style}]{escape(host.does)}[/]" if style else escape(host.does),
         )

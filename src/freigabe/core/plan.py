@@ -179,6 +179,11 @@ class Plan(BaseModel):
                 order.setdefault(step.id, (step, []))[1].append(host.name)
         return sorted(order.values(), key=lambda item: PHASES.index(item[0].phase))
 
+    @property
+    def shown_steps(self) -> list[Step]:
+        """The steps a report lists: the plan's, or for a fleet each distinct step once."""
+        return [s for s, _ in self.step_hosts()] if self.fleet is not None else self.steps
+
     def for_host(self, host: HostPlan) -> Plan:
         """The plan as one host's run sees it: that host's target, live release and steps."""
         if self.fleet is None:
