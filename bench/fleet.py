@@ -4,7 +4,7 @@
 the fleet tests) and one more host on its own. For a 1 MB and a 100 MB bundle:
 
 * wall time of `deploy` (approved plan → done: prepare, migrate, switch, reload, verify, finish) on
-  the one host and on all 16, medians of --rounds, and their ratio (goal ≤ 2× on 1 MB);
+  the one host and on all 16, medians of --rounds, and their ratio (goal ≤ 2x on 1 MB);
 * switch skew: first to last rename of `current` over the 16 hosts, as the run records it (goal ≤ 250 ms);
 * failed requests (non-2xx + socket errors) through a round-robin nginx in front of all 16 hosts,
   under `wrk` load for the whole deploy (goal 0).

@@ -370,8 +370,8 @@ def test_plan_status_preflight_rollback_and_cleanup_work_on_the_fleet(steady: Fl
     made = forward.output.split("plan id ")[1].split()[0]
     assert steady.cli("rollback", "staging", "--plan", made, "--approve", PHRASE).exit_code == 0
     assert steady.host("web2").current() == plan["release"]
-    text = steady.cli("status", "staging")
-    assert "drift" in text.output and "--hosts web2" in text.output
+    shown_status = steady.cli("status", "staging")
+    assert "drift" in shown_status.output and "--hosts web2" in shown_status.output
     back = steady.cli("rollback", "staging", "--hosts", "web2")
     made = back.output.split("plan id ")[1].split()[0]
     assert steady.cli("rollback", "staging", "--plan", made, "--approve", PHRASE).exit_code == 0
