@@ -382,3 +382,35 @@ def test_plan_status_preflight_rollback_and_cleanup_work_on_the_fleet(steady: Fl
     for host in steady.hosts:
         assert before[host.name] in host.releases() and len(host.releases()) <= 3
     assert steady.cli("unlock", "staging").output.strip() == "no chosen host of staging is locked"
+
+
+def _deploy_process(steady: FleetProject, plan: dict[str, Any], failpoints: str) -> tuple[int, str]:
+    env = {**os.environ, "FREIGABE_FAILPOINTS": failpoints}
+    argv = [sys.executable, "-m", "freigabe", "deploy", "staging", "--plan", plan["id"], "--approve", PHRASE]
+    done = subprocess.run(
+        [*argv, "--config", str(steady.root / "freigabe.toml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_signal_stops_every_host_before_the_switch_and_rolls_every_host_back_after_it(steady: FleetProject) -> None:
+    before = steady.currents()
+    bundle = steady.build("v12")
+    plan = steady.plan(bundle)
+    code, output = _deploy_process(steady, plan, "step.after:gate.layer2.command.1@1=sigint")
+    assert code == ExitCode.INTERRUPTED, output
+    assert steady.currents() == before
+    for host in steady.hosts:
+        assert plan["release"] not in host.releases()  # the unfinished release is removed everywhere
+        assert not (host.root / ".freigabe" / "deploy.lock").exists()
+    plan = steady.plan(bundle)
+    code, output = _deploy_process(steady, plan, "fleet.switched=sigterm")
+    assert code == ExitCode.ROLLED_BACK, output
+    assert steady.currents() == before and set(steady.served().values()) == set(before.values())
+    run = _run_of(steady.host("web1"))
+    assert all(any(e["event"] == "rollback.verified" for e in mine) for mine in steady.run_entries(run).values())

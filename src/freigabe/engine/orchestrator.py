@@ -146,11 +146,13 @@ class Orchestrator:
         guard = interrupts.critical() if self.multi else contextlib.nullcontext()
         try:
             with guard:
-                return self._phases()
+                try:
+                    return self._phases()
+                finally:
+                    self._close()
+                    if self.multi:
+                        interrupts.take_pending()  # relayed to the hosts already; never raised afterwards
         finally:
-            self._close()
-            if self.multi:
-                interrupts.take_pending()  # relayed to the hosts already; never raised afterwards
             self._evidence()
 
     def _phases(self) -> RunResult:
@@ -277,7 +279,7 @@ class Orchestrator:
             except FreigabeError as exc:  # a lock that could not be released: named with the result
                 r.error = r.error or exc
 
-        with interrupts.critical():
+        with interrupts.critical():  # every lock released, whatever signal comes meanwhile
             self._parallel(one, [r for r in self.runs if r.session is not None], relay=False)
 
     # ------------------------------------------------------------ phases
