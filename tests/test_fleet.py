@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -414,3 +415,33 @@ def test_a_signal_stops_every_host_before_the_switch_and_rolls_every_host_back_a
     assert steady.currents() == before and set(steady.served().values()) == set(before.values())
     run = _run_of(steady.host("web1"))
     assert all(any(e["event"] == "rollback.verified" for e in mine) for mine in steady.run_entries(run).values())
+
+
+def test_promotion_from_a_fleet_needs_every_host_stable_on_one_release(steady: FleetProject) -> None:
+    from freigabe.errors import ApprovalError
+    from freigabe.usecases.promote import check_stability
+
+    prod = steady.root / "prod"
+    steady.configure()
+    toml = steady.root / "freigabe.toml"
+    toml.write_text(
+        toml.read_text()
+        + f'\n[environments.production]\ndeploy_path = "{prod}"\nurl = "{steady.fleet.url}"\n'
+        + '[environments.production.promotion]\nrequires_stable_in = "staging"\nstable_for = "0s"\n'
+    )
+    release = steady.host("web1").current()
+    stable = check_stability(load_config(toml), "production")
+    assert stable.release == release and stable.bundle["sha256"]
+    # one host on another release: the fleet is not stable
+    root = steady.host("web2").root
+    older = "20000101_000000-0lder000"
+    shutil.copytree(root / "releases" / str(release), root / "releases" / older, symlinks=True)
+    (root / "current.tmp").symlink_to(f"releases/{older}")
+    (root / "current.tmp").rename(root / "current")
+    try:
+        with pytest.raises(ApprovalError, match=r"drifted.*web2"):
+            check_stability(load_config(toml), "production")
+    finally:
+        (root / "current.tmp").symlink_to(f"releases/{release}")
+        (root / "current.tmp").rename(root / "current")
+        shutil.rmtree(root / "releases" / older)
