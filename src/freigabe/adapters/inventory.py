@@ -240,6 +240,13 @@ def environment_hosts(loaded: LoadedConfig, env_name: str) -> list[Host]:
         hosts = _from_table(env)
     else:
         hosts = _from_targets(env)
+    local = [h.name for h in hosts if not h.target.startswith("ssh://")]
+    if len(hosts) > 1 and local:
+        raise ConfigError(
+            f"environment {env_name} lists {len(hosts)} hosts, and {local[0]} is not an ssh:// target; \"local\" "
+            "is this machine and can only be an environment's one target — give each host of a fleet as "
+            "ssh://user@host:port"
+        )
     names = [h.name for h in hosts]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
