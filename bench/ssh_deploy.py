@@ -1,38 +1,50 @@
-"""Benchmark: a freigabe deploy over SSH (real sshd on loopback) vs the floor, in one run.
+"""Benchmark: a freigabe deploy over SSH (real sshd on loopback) against its floor, at added latency.
 
-Floor: `ssh host 'mkdir -p DIR && tar -xzf - -C DIR' < bundle` — the least a script can do.
-freigabe additionally checks every member and hashes each file locally (once, at plan time),
-uploads over SFTP, verifies the SHA-256 on the target, extracts to a partial folder, writes
-the manifest, links shared files, switches atomically, records the ledger and probes the new
-release over HTTP. Prints medians and the ratio.
+Floor: `ssh host 'mkdir -p DIR && tar -xzf - -C DIR' < bundle`, the least a script can do, through
+the same delaying proxy. freigabe additionally checks every member and hashes each file locally
+(once, at plan time), streams the bundle once (hashed, kept and unpacked out of view on the
+target), compares the target's digest and member list, writes the manifest, links shared files,
+switches atomically, records the signed ledger and probes the new release over HTTP (also through
+a delaying proxy). A second deploy whose health check fails is rolled back.
 
-    python bench/ssh_deploy.py [--files 20000] [--mb 100] [--rounds 3] [--dir /dev/shm]
+Reported per round-trip time: medians and the ratio deploy / floor, round trips per deploy as the
+proxy counted them (an answer waited for after sending), switch → verified healthy and failed
+health → previous release restored and verified (both from the ledger's timestamps).
+
+    python bench/ssh_deploy.py [--files 20000] [--mb 100] [--rounds 3] [--rtt 0,50] [--dir /dev/shm]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.latency_proxy import LatencyProxy
 from tests.support.sshd import Sshd, start_sshd
 
 from bench.deploy_local import make_tree
-from freigabe.adapters.bundle import create_bundle
+from freigabe.adapters.bundle import BundleInfo, create_bundle
 from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.config import load_config
+from freigabe.errors import RolledBack
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.planning import make_deploy_plan
 
 
-def floor(sshd: Sshd, bundle: Path, target: Path) -> float:
+def floor(sshd: Sshd, port: int, known_hosts: Path, bundle: Path, target: Path) -> float:
     started = time.perf_counter()
     with open(bundle, "rb") as fh:
         subprocess.run(
@@ -41,11 +53,11 @@ def floor(sshd: Sshd, bundle: Path, target: Path) -> float:
                 "-i",
                 str(sshd.key_file),
                 "-o",
-                f"UserKnownHostsFile={sshd.known_hosts}",
+                f"UserKnownHostsFile={known_hosts}",
                 "-o",
                 "BatchMode=yes",
                 "-p",
-                str(sshd.port),
+                str(port),
                 "root@127.0.0.1",
                 f"mkdir -p {target} && tar -xzf - -C {target}",
             ],
@@ -55,7 +67,7 @@ def floor(sshd: Sshd, bundle: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def config_text(sshd: Sshd, deploy_path: Path, url: str) -> str:
+def config_text(target: str, key_file: Path, known_hosts: Path, deploy_path: Path, url: str) -> str:
     return f"""
 preset = "generic"
 [gates]
@@ -63,16 +75,96 @@ required_files = ["public/index.html"]
 [deploy]
 revision_file = "public/REVISION"
 [environments.bench]
-target = "{sshd.target}"
+target = "{target}"
 deploy_path = "{deploy_path}"
 url = "{url}"
 [environments.bench.ssh]
-{sshd.toml()}
+key_file = "{key_file}"
+known_hosts = "{known_hosts}"
 [environments.bench.backup]
 enabled = false
 [environments.bench.readiness]
 probe = {{ url = "/REVISION" }}
+interval = "0.02s"
+[[environments.bench.health]]
+name = "health"
+url = "/health.json"
+expect_json = {{ status = "ok" }}
+attempts = 1
 """
+
+
+def _ts(entry: dict[str, Any]) -> float:
+    return datetime.strptime(str(entry["ts"]), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+@dataclass
+class Row:
+    rtt: float
+    floors: list[float] = field(default_factory=list)
+    deploys: list[float] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
+    to_healthy: list[float] = field(default_factory=list)
+    to_restored: list[float] = field(default_factory=list)
+
+
+def _bundle(work: Path, tree: Path, name: str, health: str) -> BundleInfo:
+    (tree / "public").mkdir(parents=True, exist_ok=True)
+    (tree / "public" / "index.html").write_text(f"<h1>{name}</h1>")
+    (tree / "public" / "health.json").write_text(json.dumps({"status": health}))
+    return create_bundle(tree, work / f"dist-{name}", name.ljust(40, "0"), [])
+
+
+def measure(work: Path, sshd: Sshd, good: BundleInfo, bad: BundleInfo, rtt: float, rounds: int) -> Row:
+    row = Row(rtt)
+    host_key = (sshd.folder / "known_hosts").read_text().split()
+    with LatencyProxy(sshd.port, rtt) as ssh_proxy:
+        known = work / f"known_hosts-{rtt:g}"
+        known.write_text(f"[127.0.0.1]:{ssh_proxy.port} {host_key[1]} {host_key[2]}\n")
+        for round_ in range(rounds):
+            row.floors.append(floor(sshd, ssh_proxy.port, known, good.path, work / f"floor-{rtt:g}-{round_}"))
+            shutil.rmtree(work / f"floor-{rtt:g}-{round_}")
+            deploy_path = work / f"target-{rtt:g}-{round_}"
+            server = ReleaseServer(deploy_path).start()
+            http_proxy = LatencyProxy(server.server_address[1], rtt).start()
+            try:
+                folder = work / f"cfg-{rtt:g}-{round_}"
+                folder.mkdir()
+                target = f"ssh://root@127.0.0.1:{ssh_proxy.port}"
+                url = f"http://127.0.0.1:{http_proxy.port}"
+                (folder / "freigabe.toml").write_text(config_text(target, sshd.key_file, known, deploy_path, url))
+                loaded = load_config(folder / "freigabe.toml")
+                plan = make_deploy_plan(loaded, "bench", good.path, audit=False).plan
+                prepared = prepare_bundle(loaded, plan)
+                ssh_proxy.counters.reset()
+                http_proxy.counters.reset()
+                started = time.perf_counter()
+                apply_plan(loaded, prepared, phrase=plan.approval_phrase)
+                row.deploys.append(time.perf_counter() - started)
+                row.turns.append(ssh_proxy.counters.turns + http_proxy.counters.turns)
+                entries = _ledger(deploy_path)
+                switch = next(e for e in entries if e["event"] == "switch")
+                healthy = next(
+                    e for e in entries if e["event"] == "step.finished" and str(e["data"]["step"]).startswith("health")
+                )
+                row.to_healthy.append(_ts(healthy) - _ts(switch))
+                plan = make_deploy_plan(loaded, "bench", bad.path, audit=False).plan
+                with contextlib.suppress(RolledBack):
+                    apply_plan(loaded, prepare_bundle(loaded, plan), phrase=plan.approval_phrase)
+                mine = [e for e in _ledger(deploy_path) if e["run"] == _ledger(deploy_path)[-1]["run"]]
+                failed = next(e for e in mine if e["event"] == "step.finished" and e["data"]["outcome"] == "failed")
+                restored = next(e for e in mine if e["event"] == "rollback.verified")
+                row.to_restored.append(_ts(restored) - _ts(failed))
+            finally:
+                http_proxy.stop()
+                server.stop()
+            shutil.rmtree(deploy_path)
+    return row
+
+
+def _ledger(deploy_path: Path) -> list[dict[str, Any]]:
+    lines = (deploy_path / ".freigabe" / "ledger.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def main() -> int:
@@ -80,36 +172,29 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rtt", default="0,50", help="round-trip times in ms, comma-separated")
     parser.add_argument("--dir", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freigabe-sshbench-", dir=args.dir))
     sshd = start_sshd(work / "sshd")
     try:
         make_tree(work / "tree", args.files, args.mb)
-        bundle = create_bundle(work / "tree", work / "dist", "bench", [])
-        print(f"bundle: {bundle.files} files, {bundle.size / 2**20:.1f} MiB compressed; target {sshd.target}")
-        floors, deploys = [], []
-        for round_ in range(args.rounds):
-            floors.append(floor(sshd, bundle.path, work / f"floor{round_}"))
-            target = work / f"target{round_}"
-            server = ReleaseServer(target).start()
-            try:
-                (work / f"cfg{round_}").mkdir()
-                cfg = work / f"cfg{round_}" / "freigabe.toml"
-                cfg.write_text(config_text(sshd, target, server.url))
-                loaded = load_config(cfg)
-                plan = make_deploy_plan(loaded, "bench", bundle.path).plan
-                started = time.perf_counter()
-                apply_plan(loaded, prepare_bundle(loaded, plan), phrase=plan.approval_phrase)
-                deploys.append(time.perf_counter() - started)
-            finally:
-                server.stop()
-            shutil.rmtree(target)
-            shutil.rmtree(work / f"floor{round_}")
-        f, d = statistics.median(floors), statistics.median(deploys)
-        print(f"floor  (ssh host 'tar -xzf -' < bundle): median {f:.2f} s  {[round(x, 2) for x in floors]}")
-        print(f"freigabe deploy over SSH (approved plan): median {d:.2f} s  {[round(x, 2) for x in deploys]}")
-        print(f"ratio deploy / floor: {d / f:.2f}x")
+        good = _bundle(work, work / "tree", "good", "ok")
+        bad = _bundle(work, work / "tree", "bad", "failing")
+        print(f"bundle: {good.files} files, {good.size / 2**20:.1f} MiB compressed; sshd on 127.0.0.1")
+        rows = [measure(work, sshd, good, bad, float(r), args.rounds) for r in args.rtt.split(",")]
+        print(
+            "| RTT | floor (ssh + tar) | freigabe deploy | ratio | round trips | switch → verified healthy "
+            "| failed health → restored, verified |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for row in rows:
+            f, d = statistics.median(row.floors), statistics.median(row.deploys)
+            print(
+                f"| {row.rtt:g} ms | {f:.2f} s | {d:.2f} s | {d / f:.2f}× | {statistics.median(row.turns):.0f} "
+                f"| {statistics.median(row.to_healthy) * 1000:.0f} ms "
+                f"| {statistics.median(row.to_restored) * 1000:.0f} ms |"
+            )
         return 0
     finally:
         sshd.stop()

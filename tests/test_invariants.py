@@ -35,31 +35,39 @@ def _snapshot(project: Project) -> tuple[str | None, str, list[str]]:
 
 
 @pytest.mark.parametrize("change", ["damaged", "replaced"])
-def test_a_bundle_changed_on_the_target_is_refused_at_verify(live: Project, change: str) -> None:
-    """The bytes change after the local check, on the target: damaged in transit, or swapped
-    for another *valid* bundle. The target's own SHA-256 check must refuse it."""
+def test_a_bundle_changed_on_the_way_is_refused_at_verify(live: Project, change: str) -> None:
+    """The bytes change after the local check and before they reach the target: damaged, or
+    swapped for another *valid* bundle. The target hashes what it received as it unpacks it out
+    of view; its own SHA-256 check must refuse it, and nothing of it may become visible."""
     before = _snapshot(live)
     v2 = live.build("v2")
     other = live.build("v3")  # a valid tar.gz, a different release
     remote = live.deploy_path() / ".freigabe" / "bundles" / v2.path.name
+    original = v2.path.read_bytes()
 
     def tamper() -> None:
         if change == "damaged":
-            data = bytearray(remote.read_bytes())
+            data = bytearray(original)
             data[len(data) // 2] ^= 0xFF
-            remote.write_bytes(bytes(data))
+            v2.path.write_bytes(bytes(data))
         else:
-            shutil.copyfile(other.path, remote)
+            shutil.copyfile(other.path, v2.path)
 
-    failpoints.arm("step.after:bundle.upload", tamper)
-    result = live.deploy("staging", v2.path)
+    failpoints.arm("step.before:bundle.upload", tamper)
+    try:
+        result = live.deploy("staging", v2.path)
+    finally:
+        v2.path.write_bytes(original)
     assert result.exit_code == ExitCode.BUNDLE, result.output
-    assert "bundle.verify" in result.output and "not the approved" in result.output
+    assert ("bundle.verify" in result.output and "not the approved" in result.output) or (
+        change == "damaged" and "receiving the bundle failed" in result.output
+    ), result.output
     assert _snapshot(live) == before  # current, what is served, and the releases: unchanged
-    assert not remote.exists(), "the damaged bundle must be removed from the target"
+    assert not remote.exists() and not [p for p in remote.parent.iterdir() if p.name.startswith(remote.name)]
     assert not [p for p in (live.deploy_path() / "releases").iterdir() if p.name.startswith(".")]
     finished = [e for e in live.ledger() if e["event"] == "run.finished"][-1]
-    assert finished["data"]["outcome"] == "aborted" and finished["data"]["failed_step"] == "bundle.verify"
+    assert finished["data"]["outcome"] == "aborted"
+    assert finished["data"]["failed_step"] in ("bundle.verify", "bundle.upload")
 
 
 # ---------------------------------------------------------------- 2. rollback target: what was live, never a guess

@@ -91,3 +91,30 @@ def test_parse_reports_garbage_lines() -> None:
     text = "".join(ledger.serialize(e) for e in _chain(2)) + "not json\n[1]\n"
     entries, problems = ledger.parse_lines(text)
     assert len(entries) == 2 and problems == ["line 3 is not JSON", "line 4 is not a ledger entry"]
+
+
+def test_the_newest_signature_vouches_for_the_chain_below_it() -> None:
+    """Reading a long history checks every hash and link but one signature (the newest's)."""
+    mine, stranger = SIGNER, Signer(Ed25519PrivateKey.generate())
+
+    def fast(chain: list[dict[str, Any]]) -> ledger.ChainReport:
+        return ledger.verify_chain(chain, {mine.id}, newest_signs_for_all=True)
+
+    entries = _chain(6)
+    entries[2]["sig"] = entries[3]["sig"]  # a damaged signature under an intact hash: vouched for
+    assert fast(entries).ok
+    assert any("entry 3 (seq 3) has no valid signature" in p for p in ledger.verify_chain(entries).problems)
+    edited = _chain(6)
+    edited[2]["data"]["outcome"] = "failed"  # content edited: the hash no longer matches
+    assert any("entry 3 (seq 3) was edited" in p for p in fast(edited).problems)
+    rewritten = _chain(6)  # rewritten from entry 3 on, hashes recomputed, signed by someone else
+    rewritten[2]["data"]["outcome"] = "failed"
+    for index in range(2, 6):
+        prev = rewritten[index - 1]
+        rewritten[index] = ledger.make_entry(
+            prev, env="staging", run="r1", event="step.finished", data=rewritten[index]["data"], signer=stranger
+        )
+    problems = fast(rewritten).problems
+    assert problems == [
+        f"entry 6 (seq 6) is signed by {stranger.id}, a key freigabe.toml does not trust ([ledger] trusted_keys)"
+    ]

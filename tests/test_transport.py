@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from freigabe.adapters.bundle import scan_bundle
 from freigabe.adapters.transport import LocalTransport, Transport, open_transport
+from freigabe.adapters.transport.receive import PART, member_digest
 from freigabe.adapters.transport.ssh import SshTransport
 from freigabe.config.models import SshConfig
 from freigabe.errors import TargetError, UsageError
@@ -113,15 +118,94 @@ def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:
         t.read(str(tmp_path / "nope"))
 
 
-def test_put_and_sha256(t: Transport, tmp_path: Path) -> None:
-    src = tmp_path / "src.bin"
-    src.write_bytes(os.urandom(3_000_000))
-    t.put(str(src), str(tmp_path / "dst.bin"))
-    assert (tmp_path / "dst.bin").read_bytes() == src.read_bytes()
-    import hashlib
+def _tar(path: Path, members: list[tuple[str, bytes | str | None]]) -> Path:
+    """A .tar.gz written member by member as given (bytes: a file, str: a symlink to it, None: a
+    folder), so hostile archives our own builder would never make can be tried."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))
+    return path
 
-    assert t.sha256(str(tmp_path / "dst.bin")) == hashlib.sha256(src.read_bytes()).hexdigest()
-    assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
+
+def test_receive_hashes_keeps_and_unpacks_in_one_stream(t: Transport, tmp_path: Path) -> None:
+    names = ["./", "./dir ä/", "./dir ä/f\\x.txt", "./public/", "./public/index.html", "./public/link"]
+    bundle = _tar(
+        tmp_path / "b.tar.gz",
+        [
+            ("./", None),
+            ("./dir ä/", None),
+            ("./dir ä/f\\x.txt", os.urandom(300_000)),
+            ("./public/", None),
+            ("./public/index.html", b"<h1>v1</h1>"),
+            ("./public/link", "index.html"),
+        ],
+    )
+    remote, folder = tmp_path / "bundles" / "b.tar.gz", tmp_path / "releases" / ".r1.partial"
+    got = t.receive(str(bundle), str(remote), str(folder))
+    assert got.problem == "", got
+    assert got.sha256 == hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert (tmp_path / "bundles" / f"b.tar.gz{PART}").read_bytes() == bundle.read_bytes()
+    assert not remote.exists(), "the bundle keeps its temporary name until it is verified"
+    assert (folder / "public" / "index.html").read_text() == "<h1>v1</h1>"
+    assert os.readlink(folder / "public" / "link") == "index.html"
+    scan = scan_bundle(bundle)
+    assert got.members_digest == member_digest([e.path for e in scan.files] + scan.dirs + list(scan.links))
+    assert len(names) - 1 == len(scan.files) + len(scan.dirs) + len(scan.links)
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == [".r1.partial"], "no helper files left"
+
+
+@pytest.mark.parametrize(
+    ("members", "inside", "problem"),
+    [
+        ([("../escaped.txt", b"x")], None, "Member name contains '..'"),
+        ([("/tmp/absolute-escape.txt", b"x")], "tmp/absolute-escape.txt", ""),
+        ([("out", "/tmp"), ("out/through-a-link.txt", b"x")], None, "Not a directory"),
+    ],
+    ids=["dot-dot", "absolute", "through-a-link"],
+)
+def test_receive_never_writes_outside_the_hidden_folder(
+    t: Transport, tmp_path: Path, members: list[tuple[str, bytes | str | None]], inside: str | None, problem: str
+) -> None:
+    """Bundles our scan refuses at plan time; here the target's tar meets them unchecked (the
+    bytes are unpacked before their digest is compared): nothing may land outside the folder."""
+    bundle = _tar(tmp_path / "evil.tar.gz", members)
+    folder = tmp_path / "deploy" / "releases" / ".r.partial"
+    got = t.receive(str(bundle), str(tmp_path / "deploy" / "b.tar.gz"), str(folder))
+    assert (got.problem == "") if not problem else (problem in got.problem), got
+    outside = [p for p in (tmp_path / "deploy").rglob("*") if folder not in p.parents and p != folder]
+    assert sorted(p.name for p in outside) == ["b.tar.gz.part-new", "releases"]
+    assert not Path("/tmp/absolute-escape.txt").exists() and not Path("/tmp/through-a-link.txt").exists()
+    if inside:
+        assert (folder / inside).is_file()
+
+
+def test_receive_of_a_damaged_stream_says_so(t: Transport, tmp_path: Path) -> None:
+    good = _tar(tmp_path / "b.tar.gz", [("./a.txt", os.urandom(200_000))])
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    got = t.receive(str(damaged), str(tmp_path / "out" / "b.tar.gz"), str(tmp_path / "out" / ".r.partial"))
+    assert got.problem.startswith("tar exit") and got.sha256 != hashlib.sha256(good.read_bytes()).hexdigest()
+
+
+def test_a_failed_change_stops_the_later_ones_and_is_named(t: Transport, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    impossible = str(tmp_path / "file" / "inside")
+    with pytest.raises(TargetError, match=r"writing .*file/inside"):
+        t.write(impossible, b"x")  # over SSH sent without waiting: known at the next wait
+        t.write(str(tmp_path / "later"), b"y")
+        t.settle()
+    assert not (tmp_path / "later").exists(), "a change after a failed one is not made"
+    t.write(str(tmp_path / "after"), b"z")  # the transport goes on
+    assert t.read(str(tmp_path / "after")) == b"z"
 
 
 def test_open_transport() -> None:

@@ -13,17 +13,35 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from freigabe import terminal, terminal_actions
-from freigabe.config import CONFIG_NAME, LoadedConfig, load_config
-from freigabe.config.models import ABORT_PHRASE
-from freigabe.core.plan import Plan
+from freigabe.core.names import ABORT_PHRASE, CONFIG_NAME
 from freigabe.core.redact import REDACTOR
 from freigabe.core.words import plural
 from freigabe.errors import ExitCode, FreigabeError, UsageError
 from freigabe.interrupts import Interrupted
 
+
+class _Lazy:
+    """A module imported on first use: the rendering and everything below it stay unloaded for
+    `--help`, `--version` and usage errors (issue: `freigabe --help` in ≤ 0.15 s)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
 if TYPE_CHECKING:
+    from freigabe import terminal, terminal_actions
+    from freigabe.config import LoadedConfig
+    from freigabe.core.plan import Plan
     from freigabe.usecases.ci_citizen import Citizen
+else:
+    # Loaded when a command first prints, not for `--help` or a mistyped option (see _Lazy).
+    terminal = _Lazy("freigabe.terminal")
+    terminal_actions = _Lazy("freigabe.terminal_actions")
 
 app = typer.Typer(
     name="freigabe",
@@ -95,6 +113,8 @@ def failures() -> Iterator[None]:
 
 
 def _load(config: Path | None) -> LoadedConfig:
+    from freigabe.config import load_config
+
     loaded = load_config(config)
     _citizen().mask_config_secrets(loaded.config)  # in GitHub Actions: before anything can print a secret
     return loaded

@@ -103,6 +103,14 @@ class ConnectionLost(TargetError):
     """The connection to the target broke during the run (it may come back: see `reconnect`)."""
 
 
+class AppendConflict(TargetError):
+    """An append that expected the file at one size found it at another: someone else wrote to it."""
+
+    def __init__(self, message: str, actual: int) -> None:
+        super().__init__(message)
+        self.actual = actual
+
+
 class LedgerError(FreigabeError):
     exit_code = ExitCode.LEDGER
 

@@ -295,7 +295,7 @@ def start_host(folder: Path, name: str) -> FleetHost:
         str(root),
         DEPLOY,
     ]
-    sshd = start_sshd(folder / "sshd", wrap)
+    sshd = start_sshd(folder / "sshd", wrap=wrap)
     host = FleetHost(name, folder, root, sshd, free_port(), free_port())
     host.start_web()
     return host

@@ -47,8 +47,9 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
-def start_sshd(folder: Path, wrap: list[str] | None = None) -> Sshd:
-    """`wrap`: a command the sshd runs under (a fleet's host: its own mount namespace)."""
+def start_sshd(folder: Path, extra: str = "", wrap: list[str] | None = None) -> Sshd:
+    """`extra`: more sshd_config lines (e.g. `SetEnv BASH_ENV=...` for a login shell that talks);
+    `wrap`: a command the sshd runs under (a fleet's host: its own mount namespace)."""
     need("openssh-server", "openssh-client")
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -62,7 +63,7 @@ def start_sshd(folder: Path, wrap: list[str] | None = None) -> Sshd:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_ed25519'}\nPidFile {folder / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n" + extra
     )
     argv = [*(wrap or []), SSHD, "-D", "-e", "-f", str(config)]
     process = subprocess.Popen(argv, stderr=open(folder / "sshd.log", "wb"))

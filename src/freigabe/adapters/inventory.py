@@ -243,7 +243,7 @@ def environment_hosts(loaded: LoadedConfig, env_name: str) -> list[Host]:
     local = [h.name for h in hosts if not h.target.startswith("ssh://")]
     if len(hosts) > 1 and local:
         raise ConfigError(
-            f"environment {env_name} lists {len(hosts)} hosts, and {local[0]} is not an ssh:// target; \"local\" "
+            f'environment {env_name} lists {len(hosts)} hosts, and {local[0]} is not an ssh:// target; "local" '
             "is this machine and can only be an environment's one target — give each host of a fleet as "
             "ssh://user@host:port"
         )

@@ -15,10 +15,9 @@ from pydantic_core import ErrorDetails
 
 from freigabe.config.models import Config
 from freigabe.config.presets import apply_preset
+from freigabe.core.names import CONFIG_NAME
 from freigabe.core.redact import REDACTOR
 from freigabe.errors import ConfigError
-
-CONFIG_NAME = "freigabe.toml"
 
 
 @dataclass(frozen=True)

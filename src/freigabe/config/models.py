@@ -622,7 +622,6 @@ DEFAULT_PHRASES = {
     "production": "PROD-DEPLOY FREIGEGEBEN",
 }
 FIX_PHRASE = "PROD-FIX FREIGEGEBEN"
-ABORT_PHRASE = "ABBRECHEN"
 
 
 def approval_phrase(name: str, env: EnvironmentConfig) -> str:

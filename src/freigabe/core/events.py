@@ -35,3 +35,7 @@ Event = Literal[
 ]
 
 EVENTS: frozenset[str] = frozenset(get_args(Event))
+
+# What people decided about findings: read from the whole history (they are few), while
+# everything else `status` and the audit need sits in the newest entries.
+DECISION_EVENTS: frozenset[str] = frozenset({"finding.attested", "finding.waived", "finding.unwaived"})

@@ -256,10 +256,12 @@ def deploy_steps(
     steps += [
         Step(
             id="bundle.upload",
-            title=f"Copy {bundle.name} to the target",
+            title=f"Stream {bundle.name} to the target: hashed, kept and unpacked into a hidden folder at once",
             action="bundle.upload",
-            args=a.BundleUpload(name=bundle.name, remote=remote_bundle, sha256=bundle.sha256).data(),
-            why="The target deploys exactly the bundle that was built and approved.",
+            args=a.BundleUpload(
+                name=bundle.name, remote=remote_bundle, sha256=bundle.sha256, into=layout.partial(release)
+            ).data(),
+            why="The target deploys exactly the bundle that was built and approved; nothing of it is visible yet.",
             source="SOLL 7-8",
             expected_seconds=max(1.0, bundle.size / 50e6),
         ),
@@ -268,13 +270,13 @@ def deploy_steps(
             title=f"Verify SHA-256 on the target: {bundle.sha256[:16]}…",
             action="bundle.verify",
             args=a.BundleVerify(remote=remote_bundle, sha256=bundle.sha256).data(),
-            why="A damaged or swapped bundle is refused before extraction.",
+            why="A damaged or swapped bundle is refused, and its unpacked copy removed, before anything is visible.",
             source="SOLL 7",
             expected_seconds=1,
         ),
         Step(
             id="release.extract",
-            title=f"Extract into {rel_dir} (members checked first) + file manifest",
+            title=f"Members as checked, then into {rel_dir} + file manifest",
             action="release.extract",
             args=a.ReleaseExtract(
                 bundle=remote_bundle,
@@ -549,9 +551,11 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
     steps = [
         Step(
             id="bundle.upload",
-            title=f"Copy {bundle.name} to the target",
+            title=f"Stream {bundle.name} to the target, unpacked into a temporary folder",
             action="bundle.upload",
-            args=a.BundleUpload(name=bundle.name, remote=remote_bundle, sha256=bundle.sha256).data(),
+            args=a.BundleUpload(
+                name=bundle.name, remote=remote_bundle, sha256=bundle.sha256, into=folder + ".partial"
+            ).data(),
             source="Pre-flight",
         ),
         Step(
@@ -563,7 +567,7 @@ def preflight_steps(config: Config, env_name: str, bundle: BundleRef, name: str)
         ),
         Step(
             id="preflight.extract",
-            title=f"Extract into {folder} (a temporary copy, never live)",
+            title=f"Members as checked, then into {folder} (a temporary copy, never live)",
             action="release.extract",
             args=a.ReleaseExtract(
                 bundle=remote_bundle,

@@ -41,8 +41,8 @@ def is_leftover(name: str, owned: set[str]) -> bool:
     still uses (its own partial release)."""
     if name in owned:
         return False
-    if name.startswith(".") and name.endswith(".partial"):
-        return True  # releases/.<release>.partial
+    if name.startswith(".") and (name.endswith(".partial") or ".partial." in name):
+        return True  # releases/.<release>.partial and what receiving into it leaves beside it
     if name.startswith(".current.") or (name.startswith(".") and ".current." in name):
         return True  # <deploy_path>/.current.<hex>, the switch's temporary link
     return ".tmp-" in name or ".part-" in name  # write() and put() temporaries

@@ -51,6 +51,20 @@ def killed_switch_run(entries: list[Entry], current: str | None) -> str | None:
     return None
 
 
+def covers(entries: list[Entry], current: str | None, runs: int) -> bool:
+    """Whether the newest `entries` hold all that `status` and the audit read: the last `runs`
+    runs from their start, and the switch that made `current` live with its run's start."""
+    started = {e["run"] for e in entries if e.get("event") == "run.started"}
+    if len(started) < runs:
+        return False
+    if current is None:
+        return True
+    switch = next(
+        (e for e in reversed(entries) if e.get("event") == "switch" and e["data"].get("release") == current), None
+    )
+    return switch is not None and switch["run"] in started
+
+
 def live_state(entries: list[Entry], current: str | None) -> LiveState:
     if current is None:
         return LiveState(None, known=False, verified=False, reason="no release is live")

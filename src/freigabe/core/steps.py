@@ -64,8 +64,9 @@ class BackupCreate(Args):
 
 class BundleUpload(Args):
     name: str
-    remote: str
+    remote: str  # kept as remote + ".part" until bundle.verify
     sha256: str
+    into: str  # the hidden partial folder it is unpacked into on arrival
 
 
 class BundleVerify(Args):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from freigabe.adapters.bundle import BundleScan
 from freigabe.adapters.transport import Transport
+from freigabe.adapters.transport.receive import Received
 from freigabe.config.models import GitHubConfig
 from freigabe.core.layout import Layout
 from freigabe.core.ledger import utc_now
@@ -30,6 +31,8 @@ class RunContext:
     log_dir: Path
     bundle_path: Path | None = None
     scan: BundleScan | None = None
+    received: Received | None = None  # what bundle.upload measured on the target
+    unpacked: str = ""  # the hidden folder bundle.upload unpacked into
     sleep: Callable[[float], None] = time.sleep
     github: GitHubConfig | None = None
     switched: bool = False  # current was replaced by this run

@@ -153,8 +153,12 @@ class Executor:
         started = time.monotonic()
         action = REGISTRY[step.action]
         try:
+            if action.changes:
+                ctx.recorder.flush(wait=False)  # the intent travels ahead of the step's own changes
             failpoints.hit(f"step.before:{step.id}")
             outcome = action.run(ctx, step, action.args.model_validate(step.args))
+            if action.changes:
+                self._on_target(self._settle)  # the step's changes are done (or their failure is known)
             failpoints.hit(f"step.after:{step.id}")
         except FreigabeError as exc:
             outcome = Outcome(False, exc.message, error=exc)
@@ -175,7 +179,7 @@ class Executor:
             details=outcome.details,
         )
         try:
-            self._on_target(ctx.recorder.flush)
+            self._on_target(lambda: ctx.recorder.flush(wait=False))  # confirmed by the next step's settle
         except TargetError as exc:  # the step's record could not be written: the step counts as failed
             if outcome.ok:
                 outcome = Outcome(False, f"its ledger entries could not be written: {exc.message}", error=exc)
@@ -206,6 +210,10 @@ class Executor:
             except TargetError:
                 self.ctx.sleep(wait)
         return False
+
+    def _settle(self) -> None:
+        self.ctx.t.settle()
+        self.ctx.recorder.confirm(block=False)
 
     def _on_target(self, fn: Callable[[], T]) -> T:
         """Run an operation on the target; a lost connection is re-opened once before giving up."""

@@ -16,13 +16,15 @@ from typing import Any
 
 from freigabe import failpoints
 from freigabe.adapters.transport import Transport
+from freigabe.adapters.transport.base import Pending
 from freigabe.core import ledger
-from freigabe.core.events import EVENTS, Event
+from freigabe.core.events import DECISION_EVENTS, EVENTS, Event
 from freigabe.core.layout import Layout
 from freigabe.core.ledger import Signer
 from freigabe.core.redact import Redactor
+from freigabe.core.runs import covers
 from freigabe.engine.witness import Head, Witness
-from freigabe.errors import LedgerError
+from freigabe.errors import AppendConflict, LedgerError
 from freigabe.interrupts import critical
 
 Repair = Callable[[int, bytes], None]  # (size of the complete part, the torn bytes)
@@ -92,8 +94,10 @@ def sync(
         known = len(mine)
         after = mine[-1] if mine else None
     new = entries[known:]
-    report = ledger.verify_chain(entries if head is None and not known else new, trusted, after=after)
+    batch = entries if head is None and not known else new
+    report = ledger.verify_chain(batch, trusted, after=after, newest_signs_for_all=True)
     if not report.ok:
+        report = ledger.verify_chain(batch, trusted, after=after)  # to name the first entry at fault
         raise LedgerError(
             f"the ledger at {path} does not verify ({report.problems[0]}); nothing was changed — "
             "investigate with `freigabe ledger verify` before deploying"
@@ -132,6 +136,8 @@ class Recorder:
         self.entries: list[dict[str, Any]] = []  # this run's entries, written
         self._buffer: list[dict[str, Any]] = []
         self._torn: tuple[int, bytes] | None = None
+        self._end: int | None = None  # the ledger's size after this run's last append
+        self._inflight: list[tuple[Pending, list[dict[str, Any]], int, bytes]] = []
         transport.mkdir(layout.state)  # once per run, not per append
         self.head = sync(transport, layout, self.witness, trusted, repair=self._note_torn)
         if self._torn is not None:
@@ -158,7 +164,8 @@ class Recorder:
         """An entry for the next flush (the executor flushes once per step)."""
         if event not in EVENTS:
             raise ValueError(f"{event!r} is not a ledger event (see core/events.py)")
-        prev = self._buffer[-1] if self._buffer else self.head
+        sent = self._inflight[-1][1][-1] if self._inflight else self.head
+        prev = self._buffer[-1] if self._buffer else sent
         entry = ledger.make_entry(
             prev, env=self.env, run=self.run, event=event, data=self.redactor.data(data), signer=self.signer
         )
@@ -170,35 +177,81 @@ class Recorder:
         self.flush()
         return entry
 
-    def flush(self) -> None:
-        """Append the pending entries in one write: all of them, or none (and the error says so)."""
+    def flush(self, wait: bool = True) -> None:
+        """Append the pending entries in one write: all of them, or none (and the error says so).
+
+        The append expects the ledger at the size this run last left it (compare-and-append), so
+        an entry written by anyone else stops the run. With `wait=False` it travels with the next
+        operation on the target (`confirm` after the executor's settle takes the answer); entries
+        reach the local copy only once the target has them."""
         if not self._buffer:
             return
         pending, self._buffer = self._buffer, []
         data = "".join(ledger.serialize(e) for e in pending).encode()
         with critical():
-            before = self.transport.size(self.layout.ledger) or 0
-            expected = self.witness.head()
-            if expected is not None and before != expected.size:
-                self._buffer = pending + self._buffer
-                raise LedgerError(
-                    f"the ledger at {self.layout.ledger} changed during this run ({before} bytes, this run "
-                    f"wrote up to {expected.size}): someone wrote to it without the lock; nothing more is "
-                    "appended — run `freigabe ledger verify`"
-                )
+            if self._end is None:
+                head = self.witness.head()
+                self._end = head.size if head is not None else (self.transport.size(self.layout.ledger) or 0)
             failpoints.hit("ledger.append.before")
             try:
-                self.transport.append(self.layout.ledger, data)
+                handle = self.transport.append(self.layout.ledger, data, expect_size=self._end)
             except BaseException:
                 self._buffer = pending + self._buffer  # not written: kept for the next flush
                 raise
-            failpoints.hit("ledger.append.after")
+            self._inflight.append((handle, pending, self._end, data))
+            self._end += len(data)
+            if wait:
+                self.confirm()
+
+    def confirm(self, block: bool = True) -> None:
+        """Take the target's answers to the appends sent so far; without `block`, only those
+        already answered (after the executor's settle: all but the ones sent since)."""
+        while self._inflight:
+            handle, pending, before, data = self._inflight[0]
+            if not block and not handle.done():
+                return
+            try:
+                handle.result()
+            except AppendConflict as exc:
+                self._requeue()
+                raise LedgerError(
+                    f"the ledger at {self.layout.ledger} changed during this run ({exc.actual} bytes, this run "
+                    f"wrote up to {before}): someone wrote to it without the lock; nothing more is "
+                    "appended — run `freigabe ledger verify`"
+                ) from None
+            except BaseException:
+                self._requeue()
+                raise
+            self._inflight.pop(0)
             offsets = _lines_with_offsets(data, before)
             self.witness.extend(
                 pending, Head(int(pending[-1]["seq"]), str(pending[-1]["hash"]), offsets[-1][0], before + len(data))
             )
             self.head = pending[-1]
             self.entries += pending
+            failpoints.hit("ledger.append.after")
+
+    def _requeue(self) -> None:
+        """The appends not confirmed were not written: their entries go back first in the buffer."""
+        unwritten = [e for _, pending, _, _ in self._inflight for e in pending]
+        self._end = self._inflight[0][2] if self._inflight else self._end
+        self._inflight = []
+        self._buffer = unwritten + self._buffer
+
+
+def read_recent(
+    transport: Transport, layout: Layout, root: Path, env: str, trusted: set[str] | None, current: str | None, runs: int
+) -> list[dict[str, Any]]:
+    """The newest entries `status` and the audit read: the witness brought up to the target, then
+    read from its end — not the whole history (see core.runs.covers)."""
+    witness = Witness(root, env)
+    sync(transport, layout, witness, trusted)
+    return witness.tail(lambda entries: covers(entries, current, runs))
+
+
+def decisions(root: Path, env: str) -> list[dict[str, Any]]:
+    """Every attestation and waiver the local copy holds (after a sync), found without parsing the rest."""
+    return Witness(root, env).with_events(set(DECISION_EVENTS))
 
 
 def read_entries(

@@ -28,7 +28,7 @@ from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
 from freigabe.engine import lock
 from freigabe.engine.outcome import Reporter, RunResult
-from freigabe.engine.recorder import Recorder, read_entries
+from freigabe.engine.recorder import Recorder, decisions, read_entries, read_recent
 from freigabe.errors import FreigabeError
 
 
@@ -43,6 +43,20 @@ def target_entries(loaded: LoadedConfig, target: Target) -> list[dict[str, Any]]
     """Every ledger entry of the target, verified, read-only: the local witness brought up to it."""
     trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
     return read_entries(target.transport, target.layout, loaded.root, witness_name(target.name, target.host), trusted)
+
+
+def recent_entries(loaded: LoadedConfig, target: Target, current: str | None, runs: int = 8) -> list[dict[str, Any]]:
+    """The newest entries (the last `runs` runs and what made `current` live), verified, read-only:
+    what `status` and the audit read, at any ledger length."""
+    trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
+    return read_recent(
+        target.transport, target.layout, loaded.root, witness_name(target.name, target.host), trusted, current, runs
+    )
+
+
+def decision_entries(loaded: LoadedConfig, env_name: str) -> list[dict[str, Any]]:
+    """Every attestation and waiver of the environment (call after a read brought the copy up)."""
+    return decisions(loaded.root, env_name)
 
 
 def recorder_for(loaded: LoadedConfig, target: Target, run: str, redactor: Redactor) -> Recorder:

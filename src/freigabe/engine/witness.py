@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,44 @@ class Witness:
                     digest.update(chunk)
                     size += len(chunk)
         return size, digest.hexdigest()
+
+    def tail(self, enough: Callable[[list[dict[str, Any]]], bool], chunk: int = 1 << 18) -> list[dict[str, Any]]:
+        """The newest entries, read backwards from the end in growing chunks until `enough` says
+        they suffice (or the file is read whole): what `status` and the audit need, whatever the
+        history's length."""
+        if not self.path.is_file():
+            return []
+        with self.path.open("rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            start = end
+            while True:
+                start = max(0, start - chunk)
+                fh.seek(start)
+                data = fh.read(end - start)
+                if start > 0:
+                    data = data[data.index(b"\n") + 1 :] if b"\n" in data else b""
+                entries, _ = ledger.parse_lines(data.decode("utf-8"))
+                if start == 0 or enough(entries):
+                    return entries
+                chunk *= 2
+
+    def with_events(self, events: set[str]) -> list[dict[str, Any]]:
+        """Every entry of the given (rare) kinds, found by their canonical text before any line is parsed."""
+        if not self.path.is_file():
+            return []
+        data = self.path.read_bytes()
+        starts: set[int] = set()
+        for needle in (f'"event":"{event}"'.encode() for event in events):
+            at = data.find(needle)
+            while at != -1:
+                starts.add(data.rfind(b"\n", 0, at) + 1)
+                at = data.find(needle, at + 1)
+        lines = []
+        for start in sorted(starts):
+            end = data.find(b"\n", start)
+            lines.append(data[start:] if end == -1 else data[start:end])
+        entries, _ = ledger.parse_lines(b"\n".join(lines).decode("utf-8"))
+        return [e for e in entries if e.get("event") in events]
 
     def last(self) -> dict[str, Any] | None:
         """The newest entry, read from the end of the file."""

@@ -247,13 +247,23 @@ PATTERNS: list[Pattern] = [
     ),
     _p(r"^Environment URL answers: (?P<u>\S+)$", "Environment-URL antwortet: {u}"),
     _p(r"^Backup: app files(?P<db> \+ database dump)? \+ SHA256SUMS$", "Backup: App-Dateien{db} + SHA256SUMS"),
-    _p(r"^Copy (?P<b>\S+) to the target$", "{b} auf das Ziel kopieren"),
+    _p(
+        r"^Stream (?P<b>\S+) to the target: hashed, kept and unpacked into a hidden folder at once$",
+        "{b} zum Ziel streamen: in einem Durchgang gehasht, abgelegt und verdeckt entpackt",
+    ),
+    _p(
+        r"^Stream (?P<b>\S+) to the target, unpacked into a temporary folder$",
+        "{b} zum Ziel streamen, in einen temporären Ordner entpackt",
+    ),
     _p(r"^Verify SHA-256 on the target: (?P<d>\S+)$", "SHA-256 auf dem Ziel prüfen: {d}"),
     _p(
-        r"^Extract into (?P<d>\S+) \(members checked first\) \+ file manifest$",
-        "Entpacken nach {d} (Einträge zuerst geprüft) + Datei-Manifest",
+        r"^Members as checked, then into (?P<d>\S+) \+ file manifest$",
+        "Einträge wie geprüft, dann nach {d} + Datei-Manifest",
     ),
-    _p(r"^Extract into (?P<d>\S+) \(a temporary copy, never live\)$", "Entpacken nach {d} (temporäre Kopie, nie live)"),
+    _p(
+        r"^Members as checked, then into (?P<d>\S+) \(a temporary copy, never live\)$",
+        "Einträge wie geprüft, dann nach {d} (temporäre Kopie, nie live)",
+    ),
     _p(r"^Link shared files and directories from shared/$", "Shared-Dateien und -Verzeichnisse aus shared/ verlinken"),
     _p(r"^Link shared files into the copy$", "Shared-Dateien in die Kopie verlinken"),
     _p(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from freigabe.config.models import ABORT_PHRASE, FIX_PHRASE, Config
+from freigabe.config.models import FIX_PHRASE, Config
 from freigabe.core.decision import Decision
 from freigabe.core.findings import FIXABLE, Finding
+from freigabe.core.names import ABORT_PHRASE
 from freigabe.core.plan import Plan, Step
 from freigabe.report.catalog_de import german
 from freigabe.report.i18n import labels

@@ -18,7 +18,7 @@ from freigabe.core.findings import Finding
 from freigabe.core.fleet import Host, host_config, witness_name
 from freigabe.core.redact import REDACTOR
 from freigabe.engine import lock
-from freigabe.engine.session import target_entries
+from freigabe.engine.session import decision_entries, recent_entries
 from freigabe.engine.witness import Witness
 from freigabe.errors import UsageError
 from freigabe.usecases import repo_audit
@@ -97,14 +97,15 @@ def run_audit(
     if is_fleet(loaded, env_name):  # every host on its own, and the fleet as a whole (issue 12)
         from freigabe.usecases.fleet_audit import audit_fleet
 
-        found, entries = audit_fleet(loaded, env_name, "server" in areas, needs_bytes)
+        found, decisions = audit_fleet(loaded, env_name, "server" in areas, needs_bytes)
         result.findings += found
     else:
         with open_target(loaded, env_name) as target:  # one connection for the server facts and the ledger
-            entries = target_entries(loaded, target)
+            entries = recent_entries(loaded, target, target.current())
+            decisions = decision_entries(loaded, env_name)
             if "server" in areas:
                 result.findings += server_findings(loaded, target, entries, needs_bytes)
-    result.findings = _redacted(apply_waivers(apply_attestations(result.findings, entries), entries, loaded.root))
+    result.findings = _redacted(apply_waivers(apply_attestations(result.findings, decisions), decisions, loaded.root))
     env = loaded.config.environment(env_name)
     production = is_production(env_name, env, loaded.config.policy)
     result.decision = decide(result.findings, env_name, loaded.config.policy, production)

@@ -11,8 +11,9 @@ from freigabe.adapters.target import Target, close_all, open_targets
 from freigabe.audit.fleet import check_drift, check_reachable
 from freigabe.config import LoadedConfig
 from freigabe.core.findings import Finding
-from freigabe.core.fleet import Host
-from freigabe.engine.session import target_entries
+from freigabe.core.fleet import Host, witness_name
+from freigabe.engine.recorder import decisions
+from freigabe.engine.session import recent_entries
 
 
 def _per_host(finding: Finding, host: str) -> Finding:
@@ -23,7 +24,7 @@ def _per_host(finding: Finding, host: str) -> Finding:
 def audit_fleet(
     loaded: LoadedConfig, env_name: str, server: bool, needs_bytes: int = 0
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """(findings, every host's ledger entries in time order: the waivers and attestations)."""
+    """(findings, every attestation and waiver the hosts' ledgers hold, in time order)."""
     from freigabe.usecases.audit import server_findings
 
     env = loaded.config.environment(env_name)
@@ -36,9 +37,10 @@ def audit_fleet(
             target = opened[name]
             if not isinstance(target, Target):
                 return [], [], None
-            entries = target_entries(loaded, target)
+            current = target.current()
+            entries = recent_entries(loaded, target, current)  # brings the host's local copy up
             found = server_findings(loaded, target, entries, needs_bytes, by_name[name]) if server else []
-            return [_per_host(f, name) for f in found], entries, target.current()
+            return [_per_host(f, name) for f in found], decisions(loaded.root, witness_name(env_name, name)), current
 
         with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
             results = dict(zip(by_name, pool.map(one, by_name), strict=True))

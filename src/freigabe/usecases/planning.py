@@ -15,7 +15,6 @@ from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
-    ABORT_PHRASE,
     DEFAULT_PHRASES,
     FIX_PHRASE,
     Config,
@@ -26,6 +25,7 @@ from freigabe.config.models import (
 from freigabe.core import pipeline
 from freigabe.core.environments import is_production
 from freigabe.core.layout import Layout, release_name
+from freigabe.core.names import ABORT_PHRASE
 from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.core.steps import env_names_in
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError

@@ -16,7 +16,7 @@ from freigabe.core.runs import live_state
 from freigabe.core.runs import runs as run_summaries
 from freigabe.core.steps import LockClear
 from freigabe.engine import lock
-from freigabe.engine.session import run_plan, target_entries
+from freigabe.engine.session import recent_entries, run_plan
 from freigabe.errors import LockHeld
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.refusals import read_refusals
@@ -62,7 +62,7 @@ def host_status(loaded: LoadedConfig, target: Target, runs: int = 8) -> Status:
     on = f" --hosts {target.host}" if target.host else ""
     current = target.current()
     marks = read_marks(target)
-    entries = target_entries(loaded, target)
+    entries = recent_entries(loaded, target, current, runs)
     result = Status(env_name, target.env.deploy_path, current, deployed=bool(entries) or current is not None)
     for name in sorted(list_releases(target), reverse=True):
         mark = marks.get(name, {})

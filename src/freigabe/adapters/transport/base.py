@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from freigabe.adapters.transport.receive import Received
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -26,8 +28,31 @@ class CommandResult:
 LineSink = Callable[[str], None]
 
 
+class Pending:
+    """An append's result (the file's size before it), known once the target has answered.
+
+    A transport may send changes without waiting for each answer (SSH does: one round trip per
+    `settle` instead of one per change); `result()` waits if it must and raises what failed."""
+
+    def __init__(self, get: Callable[[], int], done: Callable[[], bool] = lambda: True) -> None:
+        self._get, self._done = get, done
+
+    def done(self) -> bool:
+        """Answered already: `result()` will not wait."""
+        return self._done()
+
+    def result(self) -> int:
+        return self._get()
+
+
 class Transport(Protocol):
-    """Everything the executor may do to a target. Paths are absolute on the target."""
+    """Everything the executor may do to a target. Paths are absolute on the target.
+
+    Changes (mkdir, write, append, remove, rename, symlink, truncate, remove_tree) may still be
+    on their way when the call returns; they are done in the order they were made, every read
+    sees the changes made before it, and `settle()` waits until all are done, raising the first
+    failure (after which later changes were skipped). The executor settles after every step.
+    """
 
     name: str
 
@@ -42,19 +67,30 @@ class Transport(Protocol):
         on_line: LineSink | None = None,
     ) -> CommandResult: ...
 
-    def put(self, local_path: str, path: str) -> None: ...
+    def receive(self, local_path: str, bundle_path: str, folder: str) -> Received:
+        """Stream a bundle once: hashed on the target, kept as `bundle_path` + receive.PART, unpacked into
+        the hidden `folder` (see receive.py). Renaming either into view is the caller's, after
+        checking the digest and the member names."""
+
     def read(self, path: str) -> bytes: ...
     def read_range(self, path: str, offset: int) -> bytes: ...
     def size(self, path: str) -> int | None: ...
     def write(self, path: str, data: bytes) -> None: ...
-    def append(self, path: str, data: bytes) -> None:
-        """All or nothing: every byte appended, or the file left as it was and TargetError raised."""
+    def append(self, path: str, data: bytes, expect_size: int | None = None) -> Pending:
+        """All or nothing: every byte appended, or the file left as it was and TargetError raised.
+        With `expect_size`, only if the file has that size (else AppendConflict)."""
+
+    def settle(self) -> None:
+        """Wait until every change made so far is done; TargetError for the first that failed."""
 
     def truncate(self, path: str, size: int) -> None: ...
     def exists(self, path: str) -> bool: ...
     def is_dir(self, path: str) -> bool: ...
     def readlink(self, path: str) -> str | None: ...
     def listdir(self, path: str) -> list[str]: ...
+    def listdirs(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """Several folders listed at once (one round trip over SSH)."""
+
     def mkdir(self, path: str) -> None: ...
     def remove(self, path: str) -> None: ...
     def remove_tree(self, path: str) -> None: ...

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Self, TypeVar
 
 from freigabe import failpoints
-from freigabe.adapters.transport.base import CommandResult, LineSink
-from freigabe.errors import TargetError
+from freigabe.adapters.transport import receive
+from freigabe.adapters.transport.base import CommandResult, LineSink, Pending
+from freigabe.adapters.transport.receive import Received
+from freigabe.errors import AppendConflict, TargetError
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -131,6 +133,22 @@ class LocalTransport:
             output += f"\n(timed out after {timeout:.0f} s and was stopped)"
         return CommandResult(list(argv), proc.returncode, output, time.monotonic() - started, timed_out)
 
+    def receive(self, local_path: str, bundle_path: str, folder: str) -> Received:
+        with open(local_path, "rb") as source:
+            proc = subprocess.Popen(
+                ["sh", "-c", receive.SCRIPT, "freigabe", bundle_path, folder],
+                stdin=source,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                output, _ = proc.communicate(timeout=3600)
+            except BaseException:
+                _end_group(proc)
+                raise
+        return Received.parse(output.decode("utf-8", "replace"), proc.returncode)
+
     def track_processes(self, folder: str | None) -> None:
         self._track = folder
 
@@ -170,19 +188,6 @@ class LocalTransport:
                     os.killpg(pgid, signal.SIGKILL)
         return ended
 
-    def put(self, local_path: str, path: str) -> None:
-        tmp = f"{path}.part-{secrets.token_hex(4)}"
-        try:
-            with open(local_path, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise _describe(exc, "copying the bundle to", path) from exc
-
     def read(self, path: str) -> bytes:
         with _oserrors("reading", path), open(path, "rb") as fh:
             return fh.read()
@@ -211,12 +216,14 @@ class LocalTransport:
         except FileNotFoundError:
             return None
 
-    def append(self, path: str, data: bytes) -> None:
+    def append(self, path: str, data: bytes, expect_size: int | None = None) -> Pending:
         """One write(2) on an O_APPEND descriptor; a short write (a full disk) is undone."""
         with _oserrors("appending to", path):
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             before = os.fstat(fd).st_size
+            if expect_size is not None and before != expect_size:
+                raise AppendConflict(f"{path} has {before} bytes, not the {expect_size} expected", before)
             try:
                 written = os.write(fd, data)
                 if written != len(data):
@@ -228,6 +235,10 @@ class LocalTransport:
                 raise _describe(exc, "appending to", path) from exc
         finally:
             os.close(fd)
+        return Pending(lambda: before)
+
+    def settle(self) -> None:
+        """Every change here is done when its call returns."""
 
     def truncate(self, path: str, size: int) -> None:
         _guard("truncating", path, lambda: os.truncate(path, size))
@@ -247,6 +258,9 @@ class LocalTransport:
         if not os.path.isdir(path):
             return []
         return sorted(_guard("listing", path, lambda: os.listdir(path)))
+
+    def listdirs(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        return {p: self.listdir(p) for p in paths}
 
     def mkdir(self, path: str) -> None:
         _guard("creating", path, lambda: os.makedirs(path, exist_ok=True))

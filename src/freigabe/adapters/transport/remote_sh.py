@@ -56,13 +56,3 @@ KILL_GROUP = (
     'p=$(cat "$1" 2>/dev/null) || exit 0; kill -TERM -"$p" 2>/dev/null; sleep 1; kill -KILL -"$p" 2>/dev/null; '
     'rm -f "$1"'
 )
-
-END_ORPHANS = """
-ended=""
-for f in "$1"/*.pgid; do
-  [ -e "$f" ] || continue
-  p=$(cat "$f"); rm -f "$f"
-  if kill -0 -"$p" 2>/dev/null; then kill -TERM -"$p" 2>/dev/null; ended="$ended $p"; fi
-done
-if [ -n "$ended" ]; then sleep 1; for p in $ended; do kill -KILL -"$p" 2>/dev/null; done; echo "ended:$ended"; fi
-"""

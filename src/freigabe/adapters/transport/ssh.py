@@ -1,8 +1,9 @@
 """A target over SSH (asyncssh): the same primitives as the local transport.
 
-The target needs only a POSIX shell, coreutils, tar and sha256sum. Files go over SFTP
-(uploads to a temporary name, then posix-rename); commands run through the remote shell
-with their output streamed line by line. One connection per transport, reused for the
+The target needs only a POSIX shell, coreutils, tar and sha256sum. File operations go to one
+long-lived remote `sh` (remote_shell.py), one round trip each; the bundle is streamed through
+one command to a temporary name, then renamed; commands run in their own channel with their
+output streamed line by line (remote_sh.py). One connection per transport, reused for the
 whole run, with keepalives. Host keys are checked against known_hosts: an unknown or
 changed key is refused with its fingerprint, never accepted silently.
 """
@@ -13,11 +14,10 @@ import asyncio
 import contextlib
 import os
 import posixpath
-import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -26,12 +26,17 @@ from urllib.parse import urlsplit
 import asyncssh
 
 from freigabe import failpoints
-from freigabe.adapters.transport import remote_sh
-from freigabe.adapters.transport.base import CommandResult, LineSink
+from freigabe.adapters.transport import receive, remote_sh
+from freigabe.adapters.transport.base import CommandResult, LineSink, Pending
+from freigabe.adapters.transport.receive import Received
+from freigabe.adapters.transport.remote_shell import PostedFailed, Reply, Request, Shell, ShellGone
 from freigabe.config.models import SshConfig
-from freigabe.errors import ConnectionLost, TargetError, UsageError
+from freigabe.errors import AppendConflict, ConnectionLost, TargetError, UsageError
 
 T = TypeVar("T")
+
+OP_TIMEOUT = 120.0  # seconds for one file operation to be answered
+UPLOAD_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ class _Loop:
         self.thread.join(timeout=5)
 
 
+def _names(reply: Reply) -> list[str]:
+    return sorted(n.decode("utf-8", "surrogateescape") for n in reply.decoded().split(b"\0") if n)
+
+
 class SshTransport:
     def __init__(self, target: str, config: SshConfig | None = None) -> None:
         self.address = SshAddress.parse(target)
@@ -94,7 +103,8 @@ class SshTransport:
         self._loop = _Loop()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._jump: asyncssh.SSHClientConnection | None = None
-        self._sftp: asyncssh.SFTPClient | None = None
+        self._shell: Shell | None = None
+        self._made: set[str] = set()  # folders this connection created or found (mkdir -p once each)
         self._track: str | None = None  # where running commands' process groups are recorded
         try:
             self._loop.call(self._connect(), timeout=self.config.connect_timeout + 10)
@@ -159,7 +169,13 @@ class SshTransport:
             self._jump = await self._open(SshAddress.parse(self.config.jump))
             tunnel = self._jump
         self._conn = await self._open(self.address, tunnel)
-        self._sftp = await self._conn.start_sftp_client()
+        try:
+            self._shell = await Shell.start(self._conn, self.config.connect_timeout)
+        except (ShellGone, TimeoutError, asyncssh.Error) as exc:
+            raise TargetError(
+                f"{self.address} accepted the login but gave no working /bin/sh ({type(exc).__name__}); "
+                "freigabe needs a POSIX sh and coreutils on the target"
+            ) from None
 
     def __enter__(self) -> Self:
         return self
@@ -171,6 +187,9 @@ class SshTransport:
         """A new connection (and SFTP session) after the old one broke; the run goes on with it."""
 
         async def again() -> None:
+            if self._shell is not None:
+                self._shell.close()
+            self._shell, self._made = None, set()
             for conn in (self._conn, self._jump):
                 if conn is not None:
                     conn.abort()
@@ -188,6 +207,10 @@ class SshTransport:
 
     def close(self) -> None:
         async def shutdown() -> None:
+            if self._shell is not None:
+                with contextlib.suppress(Exception):
+                    await self._shell.settle(10)
+                self._shell.close()
             for conn in (self._conn, self._jump):
                 if conn is not None:
                     conn.close()
@@ -198,49 +221,14 @@ class SshTransport:
             self._loop.call(shutdown(), timeout=10)
         self._loop.stop()
 
-    # ------------------------------------------------------------ helpers
-
-    @property
-    def sftp(self) -> asyncssh.SFTPClient:
-        if self._sftp is None or self._conn is None:
-            raise ConnectionLost(f"the SSH connection to {self.address} is closed")
-        return self._sftp
-
-    def _call(self, action: str, path: str, factory: Callable[[], Awaitable[T]]) -> T:
-        async def wrapped() -> T:
-            return await factory()
-
-        try:
-            return self._loop.call(wrapped())
-        except asyncssh.SFTPError as exc:
-            if exc.code in (asyncssh.FX_NO_CONNECTION, asyncssh.FX_CONNECTION_LOST):
-                raise ConnectionLost(
-                    f"the SSH connection to {self.address} was lost while {action} {path}; check the network"
-                ) from None
-            if exc.code == asyncssh.FX_NO_SPACE_ON_FILESYSTEM or "space" in str(exc.reason).lower():
-                raise TargetError(
-                    f"disk full on {self.address.host} while {action} {path}; free space there and deploy again"
-                ) from None
-            if exc.code == asyncssh.FX_PERMISSION_DENIED:
-                raise TargetError(
-                    f"permission denied on {self.address.host} while {action} {path}; give the "
-                    "deploy user write access there"
-                ) from None
-            raise TargetError(f"{action} {path} failed on {self.address.host}: {exc.reason}") from None
-        except (asyncssh.Error, OSError) as exc:
-            raise ConnectionLost(
-                f"the SSH connection to {self.address} failed while {action} {path} "
-                f"({type(exc).__name__}); check the network and deploy again"
-            ) from None
-
     # ------------------------------------------------------------ commands
 
     def track_processes(self, folder: str | None) -> None:
         self._track = folder
 
     def end_orphans(self, folder: str) -> list[int]:
-        result = self._exec(remote_sh.script_line(remote_sh.END_ORPHANS, folder), timeout=30)
-        return [int(p) for line in result[1].splitlines() if line.startswith("ended:") for p in line[6:].split()]
+        reply = self._op("ending what a killed run left in", folder, Request("orphans", (folder,)), timeout=60)
+        return [int(p) for p in reply.payload.split()]
 
     def _exec(
         self, command: str, timeout: float | None = None, on_line: LineSink | None = None, kill_file: str | None = None
@@ -304,6 +292,7 @@ class SshTransport:
         stdout_path: str | None = None,
         on_line: LineSink | None = None,
     ) -> CommandResult:
+        self.settle()  # the command runs in a channel of its own: the changes made before it come first
         started = time.monotonic()
         pgid_file = f"{self._track}/{secrets.token_hex(6)}.pgid" if self._track else None
         command = remote_sh.command_line(argv, cwd=cwd, stdout_path=stdout_path, pgid_file=pgid_file, env=env)
@@ -319,173 +308,212 @@ class SshTransport:
 
     # ------------------------------------------------------------ files
 
-    def put(self, local_path: str, path: str) -> None:
-        tmp = f"{path}.part-{secrets.token_hex(4)}"
+    def _op(self, action: str, path: str, request: Request, timeout: float = OP_TIMEOUT) -> Reply:
+        """One operation in the remote shell, waited for: one round trip (changes made before it
+        travel in the same one)."""
 
+        async def go() -> Reply:
+            return await self._shell_now().call(request, timeout)
+
+        reply = self._shell_call(action, path, go, timeout)
+        if not reply.ok:
+            raise self._failure(action, path, reply)
+        return reply
+
+    def _post(self, action: str, path: str, request: Request) -> asyncio.Future[Reply]:
+        """A change sent without waiting for its answer (see `settle`)."""
+        request = Request(request.op, request.args, request.data, action)
+
+        async def go() -> asyncio.Future[Reply]:
+            return self._shell_now().post(request)
+
+        return self._shell_call(action, path, go, OP_TIMEOUT)
+
+    def settle(self) -> None:
         async def go() -> None:
-            try:
-                await self.sftp.put(local_path, tmp)
-                await self.sftp.posix_rename(tmp, path)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.sftp.remove(tmp)
-                raise
+            if self._shell is not None:
+                await self._shell.settle(OP_TIMEOUT)
 
-        self._call("uploading the bundle to", path, go)
+        self._shell_call("finishing the changes on", self.address.host, go, OP_TIMEOUT)
+
+    def _shell_call(self, action: str, path: str, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+        try:
+            return self._loop.call(factory())
+        except PostedFailed as exc:
+            where = exc.request.args[0] if exc.request.args else ""
+            raise self._failure(exc.request.action or exc.request.op, where, exc.reply) from None
+        except (ShellGone, asyncssh.Error, OSError) as exc:
+            raise ConnectionLost(
+                f"the SSH connection to {self.address} was lost while {action} {path} "
+                f"({type(exc).__name__}); check the network"
+            ) from None
+        except TimeoutError:
+            raise ConnectionLost(
+                f"{self.address} did not answer within {timeout:.0f} s while {action} {path}; check the network"
+            ) from None
+
+    def _failure(self, action: str, path: str, reply: Reply) -> TargetError:
+        said = reply.payload
+        if "No space left" in said:
+            return TargetError(
+                f"disk full on {self.address.host} while {action} {path}; free space there and deploy again"
+            )
+        if "Permission denied" in said or "Read-only file system" in said:
+            return TargetError(
+                f"permission denied on {self.address.host} while {action} {path}; "
+                "give the deploy user write access there"
+            )
+        return TargetError(f"{action} {path} failed on {self.address.host}: {said or reply.status}")
+        return TargetError(f"{action} {path} failed on {self.address.host}: {said or reply.status}")
+
+    def _shell_now(self) -> Shell:
+        if self._shell is None:
+            raise ShellGone("the connection is closed")
+        return self._shell
+
+    def _stream(self, local_path: str, command: str, action: str, path: str) -> tuple[int, str]:
+        """Run one command with a local file as its stdin, streamed: no per-chunk round trips."""
+        self.settle()
+
+        async def go() -> tuple[int, str]:
+            if self._conn is None:
+                raise ConnectionLost(f"the SSH connection to {self.address} is closed")
+            process = await self._conn.create_process(command, encoding=None, stderr=asyncssh.STDOUT)
+            output = asyncio.create_task(process.stdout.read())
+            try:
+                with open(local_path, "rb") as fh:
+                    while chunk := fh.read(UPLOAD_CHUNK):
+                        process.stdin.write(chunk)
+                        await process.stdin.drain()
+                process.stdin.write_eof()
+            except (BrokenPipeError, ConnectionResetError, asyncssh.BreakReceived):
+                pass  # the command stopped reading (it failed): its status and words say why
+            done = await process.wait()
+            said = (await output).decode("utf-8", "replace").split(remote_sh.MARKER, 1)[-1].strip()
+            return done.exit_status if done.exit_status is not None else 255, said
+
+        try:
+            return self._loop.call(go())
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectionLost(
+                f"the SSH connection to {self.address} failed while {action} {path} "
+                f"({type(exc).__name__}); check the network and deploy again"
+            ) from None
+
+    def receive(self, local_path: str, bundle_path: str, folder: str) -> Received:
+        command = remote_sh.script_line(receive.SCRIPT, bundle_path, folder)
+        code, said = self._stream(local_path, command, "uploading the bundle to", bundle_path)
+        return Received.parse(said, code)
 
     def read(self, path: str) -> bytes:
-        async def go() -> bytes:
-            async with self.sftp.open(path, "rb") as fh:
-                data: bytes = await fh.read()
-                return data
-
-        return self._call("reading", path, go)
-
-    def write(self, path: str, data: bytes) -> None:
-        tmp = f"{path}.tmp-{secrets.token_hex(4)}"
-
-        async def go() -> None:
-            async with self.sftp.open(tmp, "wb") as fh:
-                await fh.write(data)
-            await self.sftp.posix_rename(tmp, path)
-
-        self._call("writing", path, go)
+        return self.read_range(path, 0)
 
     def read_range(self, path: str, offset: int) -> bytes:
-        async def go() -> bytes:
-            async with self.sftp.open(path, "rb") as fh:
-                await fh.seek(offset)
-                data: bytes = await fh.read()
-                return data
+        return self._op("reading", path, Request("read", (path, str(offset)))).decoded()
 
-        return self._call("reading", path, go)
+    def write(self, path: str, data: bytes) -> None:
+        self._post("writing", path, Request("write", (path,), data))
 
     def size(self, path: str) -> int | None:
-        async def go() -> int | None:
-            try:
-                attrs = await self.sftp.stat(path)
-            except asyncssh.SFTPNoSuchFile:
-                return None
-            return int(attrs.size or 0)
+        payload = self._op("checking", path, Request("size", (path,))).payload
+        return None if payload == "-" else int(payload)
 
-        return self._call("checking", path, go)
+    def append(self, path: str, data: bytes, expect_size: int | None = None) -> Pending:
+        """All or nothing: on failure (a full disk) the shell cuts the file back to its size before."""
+        expect = "-" if expect_size is None else str(expect_size)
+        future = self._post("appending to", path, Request("append", (path, expect), data))
 
-    def append(self, path: str, data: bytes) -> None:
-        """Appended in one request; if it fails (a full disk), the file is cut back to its size before."""
+        def result() -> int:
+            if not future.done():
+                self.settle()  # raises the first failure, this append's included
+            if future.exception() is not None:
+                raise ConnectionLost(f"the SSH connection to {self.address} was lost while appending to {path}")
+            reply = future.result()
+            if reply.ok:
+                return int(reply.payload)
+            if reply.payload.startswith("size "):
+                actual = int(reply.payload.split()[1])
+                raise AppendConflict(f"{path} has {actual} bytes, not the {expect_size} expected", actual)
+            if reply.status == "SKIP":
+                raise TargetError(f"appending to {path} was skipped: an earlier change on {self.address.host} failed")
+            raise self._failure("appending to", path, reply)
 
-        async def go() -> None:
-            try:
-                before = int((await self.sftp.stat(path)).size or 0)
-            except asyncssh.SFTPNoSuchFile:
-                before = 0
-            try:
-                async with self.sftp.open(path, "ab") as fh:
-                    await fh.write(data)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.sftp.truncate(path, before)
-                raise
-
-        self._call("appending to", path, go)
+        return Pending(result, future.done)
 
     def truncate(self, path: str, size: int) -> None:
-        self._call("truncating", path, lambda: self.sftp.truncate(path, size))
+        self._post("truncating", path, Request("truncate", (path, str(size))))
 
     def exists(self, path: str) -> bool:
-        return self._call("checking", path, lambda: self.sftp.lexists(path))
+        return self._op("checking", path, Request("exists", (path,))).payload == "1"
 
     def is_dir(self, path: str) -> bool:
-        async def go() -> bool:
-            return await self.sftp.isdir(path) and not await self.sftp.islink(path)
-
-        return self._call("checking", path, go)
+        return self._op("checking", path, Request("isdir", (path,))).payload == "1"
 
     def readlink(self, path: str) -> str | None:
-        async def go() -> str | None:
-            if not await self.sftp.islink(path):
-                return None
-            return str(await self.sftp.readlink(path))
-
-        return self._call("reading the link", path, go)
+        reply = self._op("reading the link", path, Request("readlink", (path,)))
+        return None if reply.payload == "-" else reply.decoded().decode("utf-8", "surrogateescape")
 
     def listdir(self, path: str) -> list[str]:
-        async def go() -> list[str]:
-            if not await self.sftp.isdir(path):
-                return []
-            return sorted(str(n) for n in await self.sftp.listdir(path) if n not in (".", ".."))
+        return _names(self._op("listing", path, Request("list", (path,))))
 
-        return self._call("listing", path, go)
+    def listdirs(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        async def go() -> list[Reply]:
+            return await self._shell_now().call_many([Request("list", (p,)) for p in paths], OP_TIMEOUT)
+
+        replies = self._shell_call("listing", ", ".join(paths), go, OP_TIMEOUT)
+        for path, reply in zip(paths, replies, strict=True):
+            if not reply.ok:
+                raise self._failure("listing", path, reply)
+        return {p: _names(r) for p, r in zip(paths, replies, strict=True)}
 
     def mkdir(self, path: str) -> None:
-        self._call("creating", path, lambda: self.sftp.makedirs(path, exist_ok=True))
+        if path in self._made:
+            return
+        self._post("creating", path, Request("mkdir", (path,)))
+        self._made.add(path)
 
     def remove(self, path: str) -> None:
-        async def go() -> None:
-            if await self.sftp.lexists(path):
-                await self.sftp.remove(path)
-
-        self._call("removing", path, go)
+        self._post("removing", path, Request("remove", (path,)))
 
     def remove_tree(self, path: str) -> None:
-        result = self.run(["rm", "-rf", "--", path], timeout=600)
-        if not result.ok:
-            raise TargetError(f"removing {path} failed on {self.address.host}: {result.tail(1)}")
+        self._made = {p for p in self._made if p != path and not p.startswith(path.rstrip("/") + "/")}
+        self._post("removing", path, Request("rmtree", (path,)))
 
     def rename(self, source: str, dest: str) -> None:
-        self._call("renaming", f"{source} to {dest}", lambda: self.sftp.posix_rename(source, dest))
+        self._made = {p for p in self._made if p != source and not p.startswith(source.rstrip("/") + "/")}
+        self._post("renaming", source, Request("rename", (source, dest)))
 
     def symlink(self, target: str, path: str) -> None:
-        self._call("linking", path, lambda: self.sftp.symlink(target, path))
+        self._post("linking", path, Request("symlink", (target, path)))
 
     def replace_symlink(self, target: str, path: str) -> None:
-        """Atomic: a new link at a temporary name, posix-renamed over `path` (rename(2) on the server)."""
+        """Atomic: a new link at a temporary name, renamed over `path` (rename(2) on the server)."""
         if self.is_dir(path):
             raise TargetError(
                 f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe manage the link"
             )
         tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{secrets.token_hex(6)}")
-
-        async def go() -> None:
-            await self.sftp.symlink(target, tmp)
-            failpoints.hit("switch.tmp-link")
-            try:
-                await self.sftp.posix_rename(tmp, path)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.sftp.remove(tmp)
-                raise
-
-        self._call("switching the link", path, go)
+        self._op("switching the link", path, Request("symlink", (target, tmp)))
+        failpoints.hit("switch.tmp-link")
+        try:
+            self._op("switching the link", path, Request("rename", (tmp, path)))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remove(tmp)
+            raise
 
     def sha256(self, path: str) -> str:
-        result = self.run(["sha256sum", "--", path], timeout=600)
-        found = [line.split(" ", 1)[0] for line in result.output.splitlines() if re.match(r"[0-9a-f]{64} ", line)]
-        digest = found[-1] if result.ok and found else ""
+        digest = self._op("hashing", path, Request("sha256", (path,)), timeout=600).payload
         if len(digest) != 64:
-            raise TargetError(f"sha256sum of {path} failed on {self.address.host}: {result.tail(1)}")
+            raise TargetError(f"sha256sum of {path} failed on {self.address.host}: {digest}")
         return digest
 
     def disk_free(self, path: str) -> int:
-        async def go() -> int:
-            stats = await self.sftp.statvfs(path)
-            return int(stats.bavail * stats.frsize)
-
-        return self._call("checking free space at", path, go)
+        available, block = self._op("checking free space at", path, Request("df", (path,))).payload.split()
+        return int(available) * int(block)
 
     def lock(self, path: str, content: bytes) -> bool:
-        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
-
-        async def go() -> bool:
-            try:
-                async with self.sftp.open(path, flags, encoding=None) as fh:
-                    await fh.write(content)
-            except asyncssh.SFTPError as exc:
-                if exc.code in (asyncssh.FX_FAILURE, asyncssh.FX_FILE_ALREADY_EXISTS) and await self.sftp.lexists(path):
-                    return False
-                raise
-            return True
-
-        return self._call("creating the lock", path, go)
+        return self._op("creating the lock", path, Request("lock", (path,), content)).payload == "1"
 
     def unlock(self, path: str) -> None:
         self.remove(path)

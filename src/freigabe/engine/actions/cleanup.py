@@ -20,21 +20,23 @@ def remove_release(ctx: RunContext, name: str) -> None:
         ctx.t.remove(path)
 
 
-def leftovers(ctx: RunContext) -> list[str]:
+def _folders(ctx: RunContext) -> tuple[str, ...]:
+    layout = ctx.layout
+    return (layout.deploy_path, layout.releases, layout.state, layout.bundles, layout.manifests, layout.marks)
+
+
+def leftovers(ctx: RunContext, listed: dict[str, list[str]]) -> list[str]:
     """Paths no live run owns: this run holds the lock, so only its own partial release is in use."""
-    layout, t = ctx.layout, ctx.t
-    owned = {posixpath.basename(layout.partial(ctx.plan.release))}
-    found = []
-    for folder in (layout.deploy_path, layout.releases, layout.state, layout.bundles, layout.manifests, layout.marks):
-        found += [f"{folder}/{n}" for n in t.listdir(folder) if is_leftover(n, owned)]
-    preflight = f"{layout.state}/preflight"
-    found += [f"{preflight}/{n}" for n in t.listdir(preflight)]
-    return found
+    owned = {posixpath.basename(ctx.layout.partial(ctx.plan.release))}
+    preflight = f"{ctx.layout.state}/preflight"
+    found = [f"{folder}/{n}" for folder in _folders(ctx) for n in listed[folder] if is_leftover(n, owned)]
+    return found + [f"{preflight}/{n}" for n in listed[preflight]]
 
 
 def run(ctx: RunContext, step: Step, args: Cleanup) -> Outcome:
     t, layout = ctx.t, ctx.layout
-    releases = [n for n in t.listdir(layout.releases) if not n.startswith(".")]
+    listed = t.listdirs([*_folders(ctx), f"{layout.state}/preflight"])  # everything below, in one look
+    releases = [n for n in listed[layout.releases] if not n.startswith(".")]
     if args.remove:
         doomed = [r for r in args.remove if r in releases and r != ctx.current()]
     else:
@@ -43,10 +45,10 @@ def run(ctx: RunContext, step: Step, args: Cleanup) -> Outcome:
     for name in doomed:
         remove_release(ctx, name)
     keep_bundle = posixpath.basename(ctx.plan.bundle.name) if ctx.plan.bundle else ""
-    old_bundles = [n for n in t.listdir(layout.bundles) if n != keep_bundle and not is_leftover(n, set())]
+    old_bundles = [n for n in listed[layout.bundles] if n != keep_bundle and not is_leftover(n, set())]
     for name in old_bundles:
         t.remove(f"{layout.bundles}/{name}")
-    stray = leftovers(ctx) if args.leftovers else []
+    stray = leftovers(ctx, listed) if args.leftovers else []
     for path in stray:
         t.remove_tree(path)
     summary = f"removed {plural(len(doomed), 'old release')}"

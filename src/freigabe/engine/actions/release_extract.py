@@ -1,4 +1,9 @@
-"""release.extract: the verified bundle unpacked into a hidden partial folder, then renamed into releases/.
+"""release.extract: the unpacked release made visible, once it is what was checked.
+
+bundle.upload unpacked the bundle into a hidden partial folder as it arrived and bundle.verify
+matched its SHA-256; here the member names tar reported on the target must be exactly the ones
+checked locally (paths, no absolute or `..` members, links inside, no special mode bits), and
+only then is the folder renamed into releases/ with its REVISION, manifest and checksums.
 
 tar often runs as root on targets: it takes neither the archive's owner nor its mode bits
 (umask 022 clears group/other write; setuid, setgid and sticky bits were refused by the scan).
@@ -11,35 +16,31 @@ import json
 import posixpath
 
 from freigabe import failpoints
+from freigabe.adapters.transport.receive import member_digest
 from freigabe.core.plan import Step
 from freigabe.core.steps import ReleaseExtract
 from freigabe.core.words import plural
+from freigabe.engine.actions.bundle_upload import discard
 from freigabe.engine.context import RunContext
 from freigabe.engine.outcome import Outcome
-from freigabe.errors import BundleError, StepFailed, TargetError
-
-EXTRACT = ["sh", "-c", 'umask 022 && exec tar -xzf "$1" -C "$2" --no-same-owner --no-same-permissions', "sh"]
+from freigabe.errors import BundleError, StepFailed
 
 
 def run(ctx: RunContext, step: Step, args: ReleaseExtract) -> Outcome:
-    t, scan = ctx.t, ctx.scan
+    t, scan, received = ctx.t, ctx.scan, ctx.received
     release_dir, partial = args.release_dir, args.partial_dir
+    if scan is None or received is None or ctx.unpacked != partial:
+        raise BundleError("the bundle was not checked and received before this step; this is a bug")
     if t.exists(release_dir):
         raise StepFailed(f"{release_dir} already exists; make a new plan for a new release")
-    if scan is None:
-        raise BundleError("the bundle was not checked before extraction; this is a bug")
-    t.remove_tree(partial)
-    t.mkdir(partial)
-    result = t.run([*EXTRACT, args.bundle, partial], timeout=3600)
-    ctx.log(step).write_text(ctx.redactor.text(result.output), encoding="utf-8")
-    if not result.ok:
-        t.remove_tree(partial)
-        if "No space left on device" in result.output:
-            raise TargetError(
-                f"disk full on the target while extracting into {partial}; free space there "
-                "and deploy again (the partial release was removed)"
-            )
-        raise StepFailed(f"extraction failed (tar exit {result.returncode}: {result.tail(1)})")
+    expected = member_digest([e.path for e in scan.files] + scan.dirs + list(scan.links))
+    if received.members_digest != expected:
+        discard(ctx, args.bundle, partial)
+        raise BundleError(
+            "the members tar wrote on the target are not the ones checked locally (member list "
+            f"SHA-256 {received.members_digest[:12] or 'none'}… instead of {expected[:12]}…); the "
+            "unpacked copy was removed — check the target's tar and deploy again"
+        )
     failpoints.hit("extract.unpacked")
     revision = posixpath.join(partial, args.revision_file)
     t.mkdir(posixpath.dirname(revision))
