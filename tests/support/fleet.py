@@ -399,7 +399,7 @@ keep_releases = 3
 {extra}
 [environments.{env}.ssh]
 known_hosts = "{fleet.known_hosts()}"
-connect_timeout = "2s"
+connect_timeout = "10s"
 
 [environments.{env}.readiness]
 timeout = "10s"
