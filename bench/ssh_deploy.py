@@ -190,8 +190,9 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|")
         for row in rows:
             f, d = statistics.median(row.floors), statistics.median(row.deploys)
+            turns = f"{statistics.median(row.turns):.0f}" if row.rtt else "—"  # counted only where waits show
             print(
-                f"| {row.rtt:g} ms | {f:.2f} s | {d:.2f} s | {d / f:.2f}× | {statistics.median(row.turns):.0f} "
+                f"| {row.rtt:g} ms | {f:.2f} s | {d:.2f} s | {d / f:.2f}× | {turns} "
                 f"| {statistics.median(row.to_healthy) * 1000:.0f} ms "
                 f"| {statistics.median(row.to_restored) * 1000:.0f} ms |"
             )

@@ -7,7 +7,10 @@ and forth as fast as possible with:
   ln -sfn   GNU coreutils (a rename in recent coreutils only)
   freigabe/local, freigabe/ssh   freigabe's switch: a new link renamed over current
 for each nginx set-up ($document_root and $realpath_root). Prints requests, non-2xx, socket
-errors and switches per run. Traffic goes to 127.0.0.1 only.
+errors and switches per run. Then the switch as a deploy does it, followed by PHP-FPM's
+graceful reload (SIGUSR2), with `process_control_timeout = 0` (PHP-FPM's default: a reload
+ends workers mid-request) against `10s` (what the server audit asks for). Traffic goes to
+127.0.0.1 only.
 
     python bench/switch_under_load.py [--seconds 20] [--runs 3]
 """
@@ -76,6 +79,55 @@ def transport_switcher(deploy: Path, transport: object) -> Callable[[threading.E
     return run
 
 
+def reload_switcher(deploy: Path, reload: list[str]) -> Callable[[threading.Event], int]:
+    """A deploy's end: switch, then reload PHP-FPM; as often as the reload allows."""
+    local = LocalTransport()
+
+    def run(stop: threading.Event) -> int:
+        n = 0
+        while not stop.is_set():
+            local.replace_symlink(f"releases/r{n % 2 + 1}", str(deploy / "current"))
+            subprocess.run(reload, check=False, timeout=30)
+            n += 1
+            time.sleep(1.0)  # one reload at a time: a deploy reloads once
+        return n
+
+    return run
+
+
+def measure(switcher: Callable[[threading.Event], int], url: str, seconds: int) -> tuple[dict[str, int], int]:
+    stop = threading.Event()
+    count: list[int] = []
+    thread = threading.Thread(target=lambda: count.append(switcher(stop)))
+    thread.start()
+    time.sleep(0.2)
+    result = wrk(url, seconds)
+    stop.set()
+    thread.join()
+    return result, count[0] if count else 0
+
+
+def reload_runs(work: Path, seconds: int, runs: int) -> None:
+    print("\nswitch + PHP-FPM reload (SIGUSR2) under load, nginx with $realpath_root")
+    print(f"{'process_control_timeout':<26}{'run':>4}{'requests':>10}{'non-2xx':>9}{'socket err':>11}{'reloads':>9}")
+    for timeout in ("0", "10s"):
+        deploy = work / f"deploy-reload-{timeout}"
+        for name in ("r1", "r2"):
+            write_php_app(deploy / "releases" / name, name)
+        (deploy / "current").symlink_to("releases/r1")
+        stack = start_webstack(work / f"stack-reload-{timeout}", deploy, control_timeout=timeout)
+        try:
+            for run in range(1, runs + 1):
+                result, reloads = measure(reload_switcher(deploy, stack.reload_command()), f"{stack.url}/", seconds)
+                print(
+                    f"{timeout:<26}{run:>4}{result['requests']:>10}{result['non2xx']:>9}"
+                    f"{result['socket_errors']:>11}{reloads:>9}",
+                    flush=True,
+                )
+        finally:
+            stack.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=20)
@@ -108,21 +160,15 @@ def main() -> int:
                 print(f"{'method':<16}{'run':>4}{'requests':>10}{'non-2xx':>9}{'socket err':>11}{'switches':>10}")
                 for method, switcher in methods.items():
                     for run in range(1, args.runs + 1):
-                        stop = threading.Event()
-                        count: list[int] = []
-                        thread = threading.Thread(target=lambda s=switcher, st=stop, c=count: c.append(s(st)))
-                        thread.start()
-                        time.sleep(0.2)
-                        result = wrk(f"{stack.url}/index.php", args.seconds)
-                        stop.set()
-                        thread.join()
+                        result, switches = measure(switcher, f"{stack.url}/index.php", args.seconds)
                         print(
                             f"{method:<16}{run:>4}{result['requests']:>10}{result['non2xx']:>9}"
-                            f"{result['socket_errors']:>11}{count[0] if count else 0:>10}",
+                            f"{result['socket_errors']:>11}{switches:>10}",
                             flush=True,
                         )
             finally:
                 stack.stop()
+        reload_runs(work, args.seconds, args.runs)
     finally:
         ssh.close()
         sshd.stop()

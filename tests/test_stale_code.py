@@ -166,7 +166,7 @@ def test_realpath_root_serves_the_new_release_at_once(make_site: Callable[[str, 
     assert site.served() == "demo-shop v2"
     ledger = [json.loads(line) for line in (site.stack.deploy_path / ".freigabe/ledger.jsonl").read_text().splitlines()]
     ready = [e for e in ledger if e["event"] == "step.finished" and e["data"]["step"] == "readiness"][-1]
-    assert ready["data"]["details"]["seconds_to_ready"] < 0.1
+    assert ready["data"]["details"]["polls"] == 1  # the first probe already saw the new release (no timing)
 
 
 def test_the_audit_flags_document_root(make_site: Callable[[str, bool], Site]) -> None:

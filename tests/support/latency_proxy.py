@@ -2,9 +2,11 @@
 
 The kernel here has no netem, so each byte the proxy forwards is held back half the RTT in each
 direction (order kept, bandwidth not limited: what a far server costs is the waiting). It also
-counts round trips the way a stopwatch sees them: each time the client, having sent, receives an
-answer is one turn — requests sent together (pipelined) cost one turn, requests sent one after
-the other cost one each.
+counts round trips the way a stopwatch sees them: a turn is an answer that reaches the client a
+whole round trip after the client last sent anything, i.e. the client sat waiting for it.
+Requests sent together (pipelined) cost one turn, requests sent one after the other one each,
+and a stream the client keeps sending (an upload and its window updates) none. Without added
+latency there is no waiting to see: counts are meaningful for rtt_ms > 0 only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Counters:
     bytes_down: int = 0
     connections: int = 0
     _client_sent: bool = field(default=False, repr=False)
+    _last_up: float = field(default=0.0, repr=False)
 
     def reset(self) -> None:
         self.turns = self.bytes_up = self.bytes_down = self.connections = 0
@@ -127,12 +130,13 @@ class LatencyProxy:
             sender.cancel()
 
     def _count(self, size: int, upstream: bool) -> None:
-        c = self.counters
+        c, now = self.counters, time.monotonic()
         if upstream:
             c.bytes_up += size
             c._client_sent = True
+            c._last_up = now - self.delay  # when the client sent it (held back `delay` here)
         else:
             c.bytes_down += size
-            if c._client_sent:
+            if c._client_sent and now - c._last_up >= 1.8 * self.delay:
                 c.turns += 1
                 c._client_sent = False

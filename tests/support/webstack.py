@@ -51,6 +51,7 @@ http {{
 
 FPM_CONF = """
 [global]
+process_control_timeout = {control_timeout}
 pid = {dir}/php-fpm.pid
 error_log = {dir}/php-fpm.log
 daemonize = no
@@ -109,11 +110,15 @@ class WebStack:
                     proc.kill()
 
 
-def start_webstack(folder: Path, deploy_path: Path, root_var: str = "$realpath_root") -> WebStack:
+def start_webstack(
+    folder: Path, deploy_path: Path, root_var: str = "$realpath_root", control_timeout: str = "10s"
+) -> WebStack:
+    """nginx + PHP-FPM serving `deploy_path`/current/public. `control_timeout` is PHP-FPM's
+    process_control_timeout: how long a reload waits for running requests (0: it does not)."""
     need("nginx", "php-fpm", "php-cli", "php-mysql")
     folder.mkdir(parents=True, exist_ok=True)
     fpm_port, port = free_port(), free_port()
-    (folder / "php-fpm.conf").write_text(FPM_CONF.format(dir=folder, port=fpm_port))
+    (folder / "php-fpm.conf").write_text(FPM_CONF.format(dir=folder, port=fpm_port, control_timeout=control_timeout))
     fpm = subprocess.Popen(
         [
             PHP_FPM,

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from freigabe.adapters import http_client
+from freigabe.adapters.php_fpm import fpm_configs, reloads_fpm
 from freigabe.adapters.remote_digest import remote_value_digest
 from freigabe.adapters.target import Target
 from freigabe.adapters.transport import Transport
@@ -128,6 +129,8 @@ def gather(
         for path in env.server.nginx_config
         if t.exists(path)
     }
+    reloads_php = reloads_fpm(reload_cmds)
+    fpm = fpm_configs(t, env.server.php_fpm_config, redactor) if reloads_php or env.server.php_fpm_config else []
     migrations = None
     if env.server.migrations_status and is_release and current_dir:
         result = t.run(env.server.migrations_status, cwd=current_dir, timeout=120)
@@ -158,6 +161,8 @@ def gather(
         sudo_commands=sudo_cmds,
         nginx_test=nginx_test,
         nginx_configs=configs,
+        fpm_configs=fpm,
+        fpm_reloaded=reloads_php,
         env_link=t.readlink(f"{current_dir}/.env") if is_release and current_dir else None,
         shared_dir=layout.shared,
         migrations=migrations,

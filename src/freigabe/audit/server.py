@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from freigabe.audit.fpm import FpmConfig, check_reload_timeout
 from freigabe.core.findings import Finding, finding
 from freigabe.core.runs import killed_switch_run, live_state
 from freigabe.core.words import plural
@@ -52,6 +53,8 @@ class ServerFacts:
     url: str = ""
     url_answer: str | None = None  # why the environment URL does not answer; None: it answers
     ledger_prefix: tuple[int, str, str] | None = None  # (bytes, the witness's SHA-256, the target's) or None
+    fpm_configs: list[FpmConfig] = field(default_factory=list)  # the PHP-FPM configurations in use
+    fpm_reloaded: bool = False  # a reload command of this environment reloads PHP-FPM
 
 
 # ---------------------------------------------------------------- checks (pure)
@@ -295,6 +298,10 @@ def check_nginx(f: ServerFacts) -> list[Finding]:
     return rows
 
 
+def check_fpm(f: ServerFacts) -> list[Finding]:
+    return check_reload_timeout(f.fpm_configs, f.fpm_reloaded)
+
+
 def check_env_link(f: ServerFacts) -> list[Finding]:
     if not f.current_is_release:
         return []
@@ -498,6 +505,7 @@ CHECKS = [
     check_token,
     check_sudo,
     check_nginx,
+    check_fpm,
     check_env_link,
     check_migrations,
     check_drift,

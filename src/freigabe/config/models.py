@@ -225,6 +225,8 @@ class ServerAuditConfig(Model):
 
     nginx_test: Argv | None = None  # e.g. ["sudo", "-n", "nginx", "-t"]
     nginx_config: list[str] = Field(default_factory=list)  # site files to read for the root/fastcgi set-up
+    # PHP-FPM main config files to read for process_control_timeout; empty: those of the running masters
+    php_fpm_config: list[str] = Field(default_factory=list)
     migrations_status: Argv | None = None  # run in the live release; lines with "Pending" are pending
     token_key: str = "HEALTHCHECK_TOKEN"  # noqa: S105 — the key's name in the target's .env
 

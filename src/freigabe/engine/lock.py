@@ -82,21 +82,20 @@ def heartbeat_path(layout: Layout) -> str:
 
 
 def read_lock(transport: Transport, layout: Layout) -> LockInfo | None:
-    if not transport.exists(layout.lock):
+    raw = transport.read_optional(layout.lock)
+    if raw is None:
         return None
     try:
-        data = json.loads(transport.read(layout.lock))
+        data = json.loads(raw)
         return LockInfo(**{k: data.get(k) for k in LockInfo.__dataclass_fields__})
     except (ValueError, TypeError):
         return LockInfo("unknown", "unknown", 0, "unknown", 0.0, None)
 
 
 def read_heartbeat(transport: Transport, layout: Layout) -> float | None:
-    path = heartbeat_path(layout)
-    if not transport.exists(path):
-        return None
     try:
-        return float(transport.read(path).decode().split()[0])
+        raw = transport.read_optional(heartbeat_path(layout))
+        return None if raw is None else float(raw.decode().split()[0])
     except (ValueError, IndexError, FreigabeError):
         return None
 

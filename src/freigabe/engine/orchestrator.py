@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from freigabe import failpoints, interrupts
 from freigabe.adapters.bundle import BundleScan
+from freigabe.adapters.target import Target
 from freigabe.config import LoadedConfig
 from freigabe.core.fleet import Host
 from freigabe.core.plan import HostPlan, Plan, Step
@@ -125,11 +126,13 @@ class Orchestrator:
         under_lock: UnderLock | None,
         take_lock: bool,
         finished: Finished | None,
+        targets: dict[str, Target] | None = None,
     ) -> None:
         self.loaded, self.plan, self.redactor, self.run_id = loaded, plan, redactor, run
         self.reporter = reporter or QuietReporter()
         self.bundle_path, self.scan, self.sleep = bundle_path, scan, sleep
         self.under_lock, self.take_lock, self.finished = under_lock, take_lock, finished
+        self.targets = targets or {}  # connections the caller opened for its checks (it closes them)
         self.multi = plan.is_fleet
         self.policy = plan.fleet
         self.stop = Stop()
@@ -196,6 +199,7 @@ class Orchestrator:
                         self.redactor,
                         take_lock=self.take_lock,
                         host=self._config_host(r) if self.multi else None,
+                        target=self.targets.get(r.name),
                     )
                 )
                 if self.under_lock is not None:

@@ -50,9 +50,10 @@ def sync(
     Raises LedgerError (exit 10) when the target lost entries the witness holds, when an entry
     the witness saw was changed, or when what the target gained does not verify."""
     path = layout.ledger
-    size = t.size(path)
     head = witness.head()
-    if size is None:
+    base = head.offset if head is not None else 0
+    tail = t.read_tail(path, base)  # one look: the size and what the target gained since the head
+    if tail is None:
         if head is not None or witness.last() is not None:
             raise LedgerError(
                 f"the ledger at {path} is gone, but the local copy ({witness.path}) holds its entries: "
@@ -60,14 +61,14 @@ def sync(
                 "the local copy"
             )
         return None
+    size, gained = tail
     if head is not None and size < head.size:
         raise LedgerError(
             f"the ledger at {path} has {size} bytes, but the local copy saw entry seq {head.seq} end at byte "
             f"{head.size}: entries were removed from the end of the target's ledger; nothing was changed — "
             "compare with `freigabe ledger verify`"
         )
-    base = head.offset if head is not None else 0
-    complete, torn = ledger.complete_prefix(t.read_range(path, base))
+    complete, torn = ledger.complete_prefix(gained)
     lines = _lines_with_offsets(complete, base)
     entries, problems = ledger.parse_lines(complete.decode("utf-8", "replace"))
     after: dict[str, Any] | None = None

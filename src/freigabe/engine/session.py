@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,11 @@ def session(
     *,
     take_lock: bool = True,
     host: Host | None = None,
+    target: Target | None = None,
 ) -> Iterator[Session]:
-    with open_target(loaded, env_name, host) as target:
+    """`target`: a connection the caller already opened (and closes), else one is opened here
+    (`host`: which host of a fleet)."""
+    with nullcontext(target) if target is not None else open_target(loaded, env_name, host) as target:
         target.transport.mkdir(target.layout.state)
         held = (
             lock.acquire(target.transport, target.layout, env_name, run, release, target.env.lock_stale_after)
@@ -159,12 +162,14 @@ def run_plan(
     under_lock: UnderLock | None = None,
     take_lock: bool = True,
     finished: Finished | None = None,
+    targets: dict[str, Target] | None = None,
 ) -> RunResult:
     """Run `plan` on its environment's host or hosts; raise the FreigabeError that ended a failed run.
 
     `under_lock` runs first on each host, holding its lock, with that host's part of the plan (the
     checks that must not race another run); `finished` gets the result and this run's ledger
-    entries per host ("" for the only host) however the run ended (evidence)."""
+    entries per host ("" for the only host) however the run ended (evidence); `targets`: connections
+    the caller opened for its checks (by host name), used for the run and closed by the caller."""
     from freigabe.engine.orchestrator import Orchestrator
 
     return Orchestrator(
@@ -179,4 +184,5 @@ def run_plan(
         under_lock=under_lock,
         take_lock=take_lock,
         finished=finished,
+        targets=targets,
     ).run()

@@ -10,7 +10,7 @@ from typing import Any
 
 from freigabe.adapters.bundle import BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.identity import actor
-from freigabe.adapters.target import Target, close_all, open_targets
+from freigabe.adapters.target import Opened, Target, close_all, open_target, open_targets
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
@@ -22,6 +22,7 @@ from freigabe.usecases import evidence
 from freigabe.usecases.planning import (
     check_phrase,
     claim_plan,
+    plan_marker,
     refuse_if_ran,
     refuse_if_stale,
     refuse_no_go,
@@ -34,19 +35,14 @@ from freigabe.usecases.refusals import refusals_noted
 Ask = Callable[[Plan], str | None]
 
 
-def check_hosts(loaded: LoadedConfig, plan: Plan, sha256: str | None) -> None:
-    """The plan has not run, and is not stale, on any of its hosts (read-only; a fleet's in parallel).
-    A host that cannot be reached is left to the run, where the plan's failure policy decides."""
-    hosts = {h.name: h for h in plan.host_plans()}
+def open_hosts(loaded: LoadedConfig, plan: Plan) -> dict[str, Opened]:
+    """A connection to every host of the plan (a fleet's in parallel). The only target must answer;
+    a fleet host that cannot be reached maps to its error, left to the run's failure policy."""
     if plan.fleet is None:
-        from freigabe.adapters.target import open_target
-
-        with open_target(loaded, plan.environment) as target:
-            refuse_if_ran(target.transport, target.layout, plan)
-            refuse_if_stale(plan, loaded, target.current(), sha256)
-        return
+        return {"": open_target(loaded, plan.environment)}
     from freigabe.adapters.inventory import environment_hosts
 
+    hosts = [h.name for h in plan.host_plans()]
     known = {h.name: h for h in environment_hosts(loaded, plan.environment)}
     missing = [name for name in hosts if name not in known]
     if missing:
@@ -54,14 +50,22 @@ def check_hosts(loaded: LoadedConfig, plan: Plan, sha256: str | None) -> None:
             f"plan {plan.id[:12]} is stale: the fleet changed ({', '.join(missing)} no longer a host of "
             f"{plan.environment}); make a new plan with `{replan_command(plan)}` and approve that one"
         )
-    opened = open_targets(loaded, plan.environment, [known[n] for n in hosts])
-    try:
-        for name, one in opened.items():
-            if isinstance(one, Target):
-                refuse_if_ran(one.transport, one.layout, plan)
-                refuse_if_stale(plan.for_host(hosts[name]), loaded, one.current(), sha256, host=name)
-    finally:
-        close_all(opened)
+    return open_targets(loaded, plan.environment, [known[n] for n in hosts])
+
+
+def check_hosts(loaded: LoadedConfig, plan: Plan, opened: dict[str, Opened], sha256: str | None) -> None:
+    """The plan has not run, and is not stale, on any host it reaches (read-only, one look each)."""
+    hosts = {h.name: h for h in plan.host_plans()}
+    for name, target in opened.items():
+        if not isinstance(target, Target):
+            continue
+        layout = target.layout
+        marker = plan_marker(layout, plan)
+        seen = target.transport.kinds([marker, layout.current])
+        if seen[marker].kind != "none":
+            refuse_if_ran(target.transport, layout, plan)
+        view = plan.for_host(hosts[name]) if plan.fleet is not None else plan
+        refuse_if_stale(view, loaded, layout.release_of(seen[layout.current].link), sha256, host=name)
 
 
 def redactor_for(plan: Plan) -> Redactor:
@@ -120,9 +124,25 @@ def apply_plan(
             f"{plan.kind} to {plan.environment} needs an approval: type the phrase when asked, "
             f"or pass --plan {plan.id[:12]} --approve '{plan.approval_phrase}'"
         )
-    with refusals_noted(loaded, plan):  # read-only checks, on every host of the plan
-        check_phrase(plan, phrase)
-        check_hosts(loaded, plan, prepared.sha256)
+    opened = open_hosts(loaded, plan)  # one connection per host for the checks and the run
+    try:
+        with refusals_noted(loaded, plan):  # read-only checks: a refusal writes nothing on any host
+            check_phrase(plan, phrase)
+            check_hosts(loaded, plan, opened, prepared.sha256)
+        reachable = {name: t for name, t in opened.items() if isinstance(t, Target)}
+        return _run(loaded, prepared, reachable, reporter, sleep)
+    finally:
+        close_all(opened)
+
+
+def _run(
+    loaded: LoadedConfig,
+    prepared: Prepared,
+    targets: dict[str, Target],
+    reporter: Reporter | None,
+    sleep: Callable[[float], None] | None,
+) -> RunResult:
+    plan = prepared.plan
     run = new_run_id()
 
     def approved(s: Session, view: Plan) -> None:
@@ -148,4 +168,5 @@ def apply_plan(
             sleep=sleep,
             under_lock=approved,
             finished=finished,
+            targets=targets,
         )

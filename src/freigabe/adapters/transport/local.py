@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Self, TypeVar
 
 from freigabe import failpoints
 from freigabe.adapters.transport import receive
-from freigabe.adapters.transport.base import CommandResult, LineSink, Pending
+from freigabe.adapters.transport.base import CommandResult, LineSink, PathKind, Pending
 from freigabe.adapters.transport.receive import Received
 from freigabe.errors import AppendConflict, TargetError
 
@@ -57,6 +58,16 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _kind(path: str) -> PathKind:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return PathKind("none")
+    if stat.S_ISLNK(mode):
+        return PathKind("link", os.readlink(path))
+    return PathKind("dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other")
 
 
 class LocalTransport:
@@ -205,10 +216,15 @@ class LocalTransport:
                 os.unlink(tmp)
             raise _describe(exc, "writing", path) from exc
 
-    def read_range(self, path: str, offset: int) -> bytes:
-        with _oserrors("reading", path), open(path, "rb") as fh:
+    def read_tail(self, path: str, offset: int) -> tuple[int, bytes] | None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 — closed below, after the missing case
+        except FileNotFoundError:
+            return None
+        with _oserrors("reading", path), fh:
+            size = os.fstat(fh.fileno()).st_size
             fh.seek(offset)
-            return fh.read()
+            return size, fh.read()
 
     def size(self, path: str) -> int | None:
         try:
@@ -259,6 +275,12 @@ class LocalTransport:
             return []
         return sorted(_guard("listing", path, lambda: os.listdir(path)))
 
+    def kinds(self, paths: Sequence[str]) -> dict[str, PathKind]:
+        return {p: _kind(p) for p in paths}
+
+    def read_optional(self, path: str) -> bytes | None:
+        return self.read(path) if os.path.isfile(path) else None
+
     def listdirs(self, paths: Sequence[str]) -> dict[str, list[str]]:
         return {p: self.listdir(p) for p in paths}
 
@@ -281,7 +303,7 @@ class LocalTransport:
     def symlink(self, target: str, path: str) -> None:
         _guard("linking", path, lambda: os.symlink(target, path))
 
-    def replace_symlink(self, target: str, path: str) -> None:
+    def replace_symlink(self, target: str, path: str) -> str | None:
         """Atomic: a new link at a temporary name, renamed over `path` (rename(2))."""
         if os.path.isdir(path) and not os.path.islink(path):
             raise TargetError(
@@ -296,6 +318,7 @@ class LocalTransport:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise _describe(exc, "switching the link", path) from exc
+        return self.readlink(path)
 
     def sha256(self, path: str) -> str:
         digest = hashlib.sha256()

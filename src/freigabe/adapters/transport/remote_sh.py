@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Sequence
 
@@ -44,6 +45,15 @@ def command_line(
     parts = ["exec", "env", f"FREIGABE_MARKER={MARKER}", "/bin/sh", "-c", WRAPPER, "freigabe"]
     parts += [pgid_file or "", cwd or "", stdout_path or "", *args]
     return shlex.join(parts)
+
+
+# A channel opened ahead of its command: it reads one line (the command, base64) and runs it; the
+# rest of its stdin is the command's. `read` takes the line byte by byte, never more.
+SPARE = 'exec /bin/sh -c \'IFS= read -r c && eval "$(printf %s "$c" | base64 -d)"\''
+
+
+def spare_line(command: str) -> bytes:
+    return base64.b64encode(command.encode()) + b"\n"
 
 
 def script_line(script: str, *args: str) -> str:

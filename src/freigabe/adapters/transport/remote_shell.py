@@ -41,6 +41,18 @@ fg_reset() { fg_failed=; fg_id=$1; fg_ok; }
 fg_b64() { base64 -w0 </dev/stdin; }
 fg_exists() { if [ -e "$1" ] || [ -L "$1" ]; then fg_ok 1; else fg_ok 0; fi; }
 fg_isdir() { if [ -d "$1" ] && [ ! -L "$1" ]; then fg_ok 1; else fg_ok 0; fi; }
+fg_kind() {
+  if [ -L "$1" ]; then fg_ok link "$(readlink -- "$1" | fg_b64)"
+  elif [ -d "$1" ]; then fg_ok dir
+  elif [ -f "$1" ]; then fg_ok file
+  elif [ -e "$1" ]; then fg_ok other
+  else fg_ok none; fi
+}
+fg_cat() { if [ -f "$1" ]; then s=$(fg_b64 < "$1") && fg_ok "$s" || fg_err "reading $1 failed"; else fg_ok -; fi; }
+fg_switch() {
+  if [ -d "$2" ] && [ ! -L "$2" ]; then rm -f -- "$1"; fg_err "$2 is a real directory"; return 1; fi
+  if s=$(mv -fT -- "$1" "$2" 2>&1); then fg_ok "$(readlink -- "$2" | fg_b64)"; else rm -f -- "$1"; fg_err "$s"; fi
+}
 fg_size() {
   if [ ! -e "$1" ]; then fg_ok -; return; fi
   s=$(stat -c %s -- "$1" 2>&1) && fg_ok "$s" || fg_err "$s"
@@ -52,6 +64,11 @@ fg_readlink() {
 fg_read() {
   if [ ! -f "$1" ]; then fg_err "$1: No such file"; return 1; fi
   s=$(tail -c "+$(( $2 + 1 ))" -- "$1" | fg_b64) && fg_ok "$s" || fg_err "reading $1 failed"
+}
+fg_tail() {
+  if [ ! -f "$1" ]; then fg_ok -; return; fi
+  z=$(stat -c %s -- "$1") && s=$(tail -c "+$(( $2 + 1 ))" -- "$1" | fg_b64) && fg_ok "$z $s" ||
+    fg_err "reading $1 failed"
 }
 fg_list() {
   if [ ! -d "$1" ]; then fg_ok ""; return; fi
@@ -146,6 +163,9 @@ START = "exec /bin/sh -s"  # after the login shell's rc files: a plain sh readin
 READY = "\x1eFREIGABE-SHELL-READY\x1e"
 
 
+NO_SHELL = "no working /bin/sh answered"
+
+
 class ShellGone(Exception):
     """The shell's channel closed (the connection broke): nothing more will be answered."""
 
@@ -161,23 +181,15 @@ class Shell:
         self._posted: list[tuple[Request, asyncio.Future[Reply]]] = []
         self._reader: asyncio.Task[None] | None = None
         self.noise: list[str] = []  # lines that were no reply: rc-file chatter, the shell's own errors
+        self.ready = False  # the shell has defined its functions and answered
 
     @classmethod
-    async def start(cls, conn: asyncssh.SSHClientConnection, timeout: float) -> Shell:
+    async def start(cls, conn: asyncssh.SSHClientConnection) -> Shell:
+        """The shell's functions are sent and the first request may follow at once: nothing waits
+        for the shell to say it is ready (one round trip saved per connection)."""
         process = await conn.create_process(START, encoding=None, stderr=asyncssh.DEVNULL)
         shell = cls(process)
         process.stdin.write(LIBRARY.encode() + f"printf '%s\\n' '{READY}'\n".encode())
-
-        async def ready() -> None:
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    raise ShellGone("the shell ended before it was ready")
-                if line.rstrip(b"\n").endswith(READY.encode()):
-                    return
-                shell.noise.append(line.decode("utf-8", "replace").rstrip("\n"))
-
-        await asyncio.wait_for(ready(), timeout)
         shell._reader = asyncio.create_task(shell._read())
         return shell
 
@@ -190,6 +202,9 @@ class Shell:
                     break  # the connection broke: every request still waiting fails below
                 if not line:
                     break
+                if not self.ready and line.rstrip(b"\n").endswith(READY.encode()):
+                    self.ready = True
+                    continue
                 parsed = parse_reply(line)
                 if parsed is None:
                     self.noise = [*self.noise[-20:], line.decode("utf-8", "replace").rstrip("\n")]
@@ -198,9 +213,10 @@ class Shell:
                 if future is not None and not future.done():
                     future.set_result(parsed[1])
         finally:
+            why = "the shell's channel closed" if self.ready else NO_SHELL
             for future in self._waiting.values():
                 if not future.done():
-                    future.set_exception(ShellGone("the shell's channel closed"))
+                    future.set_exception(ShellGone(why))
             self._waiting.clear()
 
     def _send(self, request: Request, posted: bool) -> asyncio.Future[Reply]:

@@ -11,6 +11,7 @@ changed key is refused with its fingerprint, never accepted silently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import posixpath
@@ -27,9 +28,9 @@ import asyncssh
 
 from freigabe import failpoints
 from freigabe.adapters.transport import receive, remote_sh
-from freigabe.adapters.transport.base import CommandResult, LineSink, Pending
+from freigabe.adapters.transport.base import CommandResult, LineSink, PathKind, Pending
 from freigabe.adapters.transport.receive import Received
-from freigabe.adapters.transport.remote_shell import PostedFailed, Reply, Request, Shell, ShellGone
+from freigabe.adapters.transport.remote_shell import NO_SHELL, PostedFailed, Reply, Request, Shell, ShellGone
 from freigabe.config.models import SshConfig
 from freigabe.errors import AppendConflict, ConnectionLost, TargetError, UsageError
 
@@ -104,6 +105,7 @@ class SshTransport:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._jump: asyncssh.SSHClientConnection | None = None
         self._shell: Shell | None = None
+        self._spare: asyncio.Task[asyncssh.SSHClientProcess[bytes]] | None = None  # a channel opened ahead
         self._made: set[str] = set()  # folders this connection created or found (mkdir -p once each)
         self._track: str | None = None  # where running commands' process groups are recorded
         try:
@@ -169,13 +171,11 @@ class SshTransport:
             self._jump = await self._open(SshAddress.parse(self.config.jump))
             tunnel = self._jump
         self._conn = await self._open(self.address, tunnel)
+        self._spare = asyncio.create_task(self._open_spare())  # opens while the shell starts
         try:
-            self._shell = await Shell.start(self._conn, self.config.connect_timeout)
-        except (ShellGone, TimeoutError, asyncssh.Error) as exc:
-            raise TargetError(
-                f"{self.address} accepted the login but gave no working /bin/sh ({type(exc).__name__}); "
-                "freigabe needs a POSIX sh and coreutils on the target"
-            ) from None
+            self._shell = await Shell.start(self._conn)
+        except asyncssh.Error as exc:
+            raise TargetError(f"{self.address} accepted the login but refused a command ({exc.reason})") from None
 
     def __enter__(self) -> Self:
         return self
@@ -189,7 +189,9 @@ class SshTransport:
         async def again() -> None:
             if self._shell is not None:
                 self._shell.close()
-            self._shell, self._made = None, set()
+            if self._spare is not None:
+                self._spare.cancel()
+            self._shell, self._made, self._spare = None, set(), None
             for conn in (self._conn, self._jump):
                 if conn is not None:
                     conn.abort()
@@ -211,6 +213,10 @@ class SshTransport:
                 with contextlib.suppress(Exception):
                     await self._shell.settle(10)
                 self._shell.close()
+            if self._spare is not None:
+                self._spare.cancel()
+                with contextlib.suppress(BaseException):
+                    (await self._spare).close()
             for conn in (self._conn, self._jump):
                 if conn is not None:
                     conn.close()
@@ -230,6 +236,29 @@ class SshTransport:
         reply = self._op("ending what a killed run left in", folder, Request("orphans", (folder,)), timeout=60)
         return [int(p) for p in reply.payload.split()]
 
+    async def _channel(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
+        """A channel running `command`. Opening one costs two round trips (open, exec), so one is
+        kept open ahead, waiting for its command on stdin (remote_sh.SPARE): taking it costs none,
+        and the next is opened while the command runs."""
+        if self._conn is None:
+            raise ConnectionLost(f"the SSH connection to {self.address} is closed")
+        spare, self._spare = self._spare, None
+        process: asyncssh.SSHClientProcess[bytes] | None = None
+        if spare is not None:
+            with contextlib.suppress(Exception):
+                process = await spare
+            if process is not None and process.exit_status is not None:
+                process = None  # it ended meanwhile: open a fresh one
+        if process is None:
+            process = await self._open_spare()
+        process.stdin.write(remote_sh.spare_line(command))
+        self._spare = asyncio.create_task(self._open_spare())
+        return process
+
+    async def _open_spare(self) -> asyncssh.SSHClientProcess[bytes]:
+        assert self._conn is not None
+        return await self._conn.create_process(remote_sh.SPARE, encoding=None, stderr=asyncssh.STDOUT)
+
     def _exec(
         self, command: str, timeout: float | None = None, on_line: LineSink | None = None, kill_file: str | None = None
     ) -> tuple[int, str, bool]:
@@ -239,9 +268,7 @@ class SshTransport:
         async def go() -> tuple[int, bool]:
             if self._conn is None:
                 raise ConnectionLost(f"the SSH connection to {self.address} is closed")
-            process = await self._conn.create_process(
-                command, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
-            )
+            process = await self._channel(command)
             process.stdin.write_eof()
             started = False
 
@@ -250,7 +277,7 @@ class SshTransport:
                 async for raw in process.stdout:
                     if not raw:
                         continue
-                    line = raw.rstrip("\n")
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
                     if not started:  # a login shell's chatter comes before the marker
                         started = line.endswith(remote_sh.MARKER)
                         continue
@@ -342,7 +369,17 @@ class SshTransport:
         except PostedFailed as exc:
             where = exc.request.args[0] if exc.request.args else ""
             raise self._failure(exc.request.action or exc.request.op, where, exc.reply) from None
-        except (ShellGone, asyncssh.Error, OSError) as exc:
+        except ShellGone as exc:
+            if str(exc) == NO_SHELL:
+                raise TargetError(
+                    f"{self.address} accepted the login but no POSIX /bin/sh answered there; freigabe needs "
+                    "a POSIX sh and coreutils on the target (a restricted shell or ForceCommand may block it)"
+                ) from None
+            raise ConnectionLost(
+                f"the SSH connection to {self.address} was lost while {action} {path} "
+                f"({type(exc).__name__}); check the network"
+            ) from None
+        except (asyncssh.Error, OSError) as exc:
             raise ConnectionLost(
                 f"the SSH connection to {self.address} was lost while {action} {path} "
                 f"({type(exc).__name__}); check the network"
@@ -378,7 +415,7 @@ class SshTransport:
         async def go() -> tuple[int, str]:
             if self._conn is None:
                 raise ConnectionLost(f"the SSH connection to {self.address} is closed")
-            process = await self._conn.create_process(command, encoding=None, stderr=asyncssh.STDOUT)
+            process = await self._channel(command)
             output = asyncio.create_task(process.stdout.read())
             try:
                 with open(local_path, "rb") as fh:
@@ -406,10 +443,14 @@ class SshTransport:
         return Received.parse(said, code)
 
     def read(self, path: str) -> bytes:
-        return self.read_range(path, 0)
+        return self._op("reading", path, Request("read", (path, "0"))).decoded()
 
-    def read_range(self, path: str, offset: int) -> bytes:
-        return self._op("reading", path, Request("read", (path, str(offset)))).decoded()
+    def read_tail(self, path: str, offset: int) -> tuple[int, bytes] | None:
+        reply = self._op("reading", path, Request("tail", (path, str(offset))))
+        if reply.payload == "-":
+            return None
+        size, _, data = reply.payload.partition(" ")
+        return int(size), base64.b64decode(data)
 
     def write(self, path: str, data: bytes) -> None:
         self._post("writing", path, Request("write", (path,), data))
@@ -486,21 +527,40 @@ class SshTransport:
     def symlink(self, target: str, path: str) -> None:
         self._post("linking", path, Request("symlink", (target, path)))
 
-    def replace_symlink(self, target: str, path: str) -> None:
-        """Atomic: a new link at a temporary name, renamed over `path` (rename(2) on the server)."""
-        if self.is_dir(path):
-            raise TargetError(
-                f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe manage the link"
-            )
+    def replace_symlink(self, target: str, path: str) -> str | None:
+        """Atomic: a new link at a temporary name, renamed over `path` (rename(2) on the server) and
+        read back, in one round trip (the link is sent ahead without waiting)."""
         tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{secrets.token_hex(6)}")
-        self._op("switching the link", path, Request("symlink", (target, tmp)))
+        self._post("switching the link", path, Request("symlink", (target, tmp)))
         failpoints.hit("switch.tmp-link")
         try:
-            self._op("switching the link", path, Request("rename", (tmp, path)))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.remove(tmp)
+            reply = self._op("switching the link", path, Request("switch", (tmp, path)))
+        except TargetError as exc:
+            if "is a real directory" in exc.message:
+                raise TargetError(
+                    f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe "
+                    "manage the link"
+                ) from None
             raise
+        return reply.decoded().decode("utf-8", "surrogateescape").rstrip("\n") or None
+
+    def kinds(self, paths: Sequence[str]) -> dict[str, PathKind]:
+        async def go() -> list[Reply]:
+            return await self._shell_now().call_many([Request("kind", (p,)) for p in paths], OP_TIMEOUT)
+
+        replies = self._shell_call("checking", ", ".join(paths), go, OP_TIMEOUT)
+        found = {}
+        for path, reply in zip(paths, replies, strict=True):
+            if not reply.ok:
+                raise self._failure("checking", path, reply)
+            kind, _, link = reply.payload.partition(" ")
+            target = base64.b64decode(link).decode("utf-8", "surrogateescape").rstrip("\n") if kind == "link" else None
+            found[path] = PathKind(kind, target)
+        return found
+
+    def read_optional(self, path: str) -> bytes | None:
+        reply = self._op("reading", path, Request("cat", (path,)))
+        return None if reply.payload == "-" else reply.decoded()
 
     def sha256(self, path: str) -> str:
         digest = self._op("hashing", path, Request("sha256", (path,)), timeout=600).payload

@@ -11,8 +11,9 @@ from freigabe.errors import GateFailed
 
 def run(ctx: RunContext, step: Step, args: GateFiles) -> Outcome:
     t, root = ctx.t, args.root
-    missing = [f for f in args.files if not t.exists(f"{root}/{f}") or t.is_dir(f"{root}/{f}")]
-    missing += [f"{d}/" for d in args.dirs if not t.is_dir(f"{root}/{d}")]
+    seen = t.kinds([f"{root}/{p}" for p in [*args.files, *args.dirs]])  # all in one look
+    missing = [f for f in args.files if seen[f"{root}/{f}"].kind in ("none", "dir")]
+    missing += [f"{d}/" for d in args.dirs if seen[f"{root}/{d}"].kind != "dir"]
     checks = len(args.files) + len(args.dirs)
     if missing:
         raise GateFailed(f"gate failed: the release lacks {', '.join(missing)}")

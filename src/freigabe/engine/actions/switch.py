@@ -16,16 +16,19 @@ from freigabe.interrupts import critical
 
 def run(ctx: RunContext, step: Step, args: Switch) -> Outcome:
     t = ctx.t
-    before = t.readlink(args.link)
-    if not t.is_dir(posixpath.join(posixpath.dirname(args.link), args.target)):
+    release_dir = posixpath.join(posixpath.dirname(args.link), args.target)
+    seen = t.kinds([args.link, release_dir])
+    before = seen[args.link].link
+    if seen[release_dir].kind != "dir":
         raise StepFailed(f"{args.target} is not a complete release on the target")
-    ctx.recorder.flush()  # everything before the switch is on record before it happens
+    # Everything before the switch is on record before it happens: the entries travel ahead of
+    # the switch, and if they cannot be written the switch is not made (the transport skips it).
+    ctx.recorder.flush(wait=False)
     with critical():  # the switch and its ledger entry: never one without the other
-        t.replace_symlink(args.target, args.link)
+        after = t.replace_symlink(args.target, args.link)
         ctx.switched = True  # the link was replaced, even if it then reads back wrong
         ctx.switched_at = time.monotonic()
         failpoints.hit("switch.recorded-before")
-        after = t.readlink(args.link)
         ctx.recorder.record_now("switch", before=before, after=after, release=args.release)
     failpoints.hit("switch.recorded")
     if after != args.target:
