@@ -63,6 +63,7 @@ http {{
 
 HOST_FPM = """
 [global]
+process_control_timeout = 10s
 pid = {deploy}/shared/run/php-fpm.pid
 error_log = {dir}/php-fpm.log
 daemonize = no
