@@ -6,8 +6,8 @@ the fleet tests) and one more host on its own. For a 1 MB and a 100 MB bundle:
 * wall time of `deploy` (approved plan → done: prepare, migrate, switch, reload, verify, finish) on
   the one host and on all 16, medians of --rounds, and their ratio (goal ≤ 2x on 1 MB);
 * switch skew: first to last rename of `current` over the 16 hosts, as the run records it (goal ≤ 250 ms);
-* failed requests (non-2xx + socket errors) through a round-robin nginx in front of all 16 hosts,
-  under `wrk` load for the whole deploy (goal 0).
+* failed requests (non-2xx, connect/read/write errors; goal 0) and slow ones (no answer within 5 s)
+  through a round-robin nginx in front of all 16 hosts, under `wrk` load for the whole deploy.
 
 Traffic goes to 127.0.0.1 only; every loop is bounded.
 
@@ -42,16 +42,25 @@ ENV_ONE, ENV_FLEET = "solo", "fleet"
 
 
 def wrk_loop(url: str, stop: threading.Event, totals: dict[str, int]) -> None:
-    """wrk in 2 s slices until told to stop: requests, non-2xx and socket errors, summed."""
+    """wrk in 2 s slices until told to stop: requests, failed ones (non-2xx, connect/read/write errors)
+    and slow ones (no answer within wrk's 5 s timeout), summed."""
     while not stop.is_set():
         out = subprocess.run(
-            ["wrk", "-t2", "-c16", "-d2s", url], capture_output=True, text=True, timeout=60, check=False
+            ["wrk", "-t2", "-c16", "-d2s", "--timeout", "5s", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         ).stdout
         found = re.search(r"(\d+) requests in", out)
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
         totals["requests"] += int(found.group(1)) if found else 0
-        totals["failed"] += (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+        totals["failed"] += int(non2xx.group(1)) if non2xx else 0
+        if sock:
+            connect, read, write, slow = map(int, sock.groups())
+            totals["failed"] += connect + read + write
+            totals["slow"] += slow
 
 
 def deploy(loaded: LoadedConfig, env: str, bundle: Path) -> tuple[float, Any]:
@@ -118,7 +127,7 @@ def main() -> int:
                     f"skew {skews[-1]:.0f} ms",
                     flush=True,
                 )
-            totals = {"requests": 0, "failed": 0}
+            totals = {"requests": 0, "failed": 0, "slow": 0}
             stop = threading.Event()
             load = threading.Thread(target=wrk_loop, args=(f"{fleet.url}/index.php", stop, totals))
             load.start()
@@ -141,6 +150,7 @@ def main() -> int:
                     loaded_skew,
                     totals["requests"],
                     totals["failed"],
+                    totals["slow"],
                 )
             )
     finally:
@@ -150,12 +160,12 @@ def main() -> int:
     print(f"\n{args.hosts} hosts (prepared {args.concurrency} at once), medians of {args.rounds} rounds")
     print(
         f"{'bundle':>7} {'1 host':>8} {f'{args.hosts} hosts':>9} {'ratio':>6} {'skew med/max':>13} "
-        f"{'under load':>11} {'skew':>6} {'requests':>9} {'failed':>7}"
+        f"{'under load':>11} {'skew':>6} {'requests':>9} {'failed':>7} {'slow':>5}"
     )
-    for size, one_s, many_s, skew, skew_max, load_s, load_skew, requests, failed in rows:
+    for size, one_s, many_s, skew, skew_max, load_s, load_skew, requests, failed, slow in rows:
         print(
             f"{size:>5}MB {one_s:>7.2f}s {many_s:>8.2f}s {many_s / one_s:>5.2f}x {skew:>6.0f}/{skew_max:<4.0f}ms "
-            f"{load_s:>10.2f}s {load_skew:>4.0f}ms {requests:>9} {failed:>7}"
+            f"{load_s:>10.2f}s {load_skew:>4.0f}ms {requests:>9} {failed:>7} {slow:>5}"
         )
     return 0
 
