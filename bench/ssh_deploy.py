@@ -104,6 +104,8 @@ class Row:
     floors: list[float] = field(default_factory=list)
     deploys: list[float] = field(default_factory=list)
     turns: list[int] = field(default_factory=list)
+    ssh_turns: list[int] = field(default_factory=list)
+    by_step: dict[str, int] = field(default_factory=dict)  # SSH turns per step of the last deploy
     to_healthy: list[float] = field(default_factory=list)
     to_restored: list[float] = field(default_factory=list)
 
@@ -138,11 +140,13 @@ def measure(work: Path, sshd: Sshd, good: BundleInfo, bad: BundleInfo, rtt: floa
                 prepared = prepare_bundle(loaded, plan)
                 ssh_proxy.counters.reset()
                 http_proxy.counters.reset()
-                started = time.perf_counter()
+                started, started_wall = time.perf_counter(), time.time()
                 apply_plan(loaded, prepared, phrase=plan.approval_phrase)
                 row.deploys.append(time.perf_counter() - started)
                 row.turns.append(ssh_proxy.counters.turns + http_proxy.counters.turns)
+                row.ssh_turns.append(ssh_proxy.counters.turns)
                 entries = _ledger(deploy_path)
+                row.by_step = _turns_by_step(ssh_proxy.counters.turn_times, entries, started_wall)
                 switch = next(e for e in entries if e["event"] == "switch")
                 healthy = next(
                     e for e in entries if e["event"] == "step.finished" and str(e["data"]["step"]).startswith("health")
@@ -162,6 +166,22 @@ def measure(work: Path, sshd: Sshd, good: BundleInfo, bad: BundleInfo, rtt: floa
     return row
 
 
+def _turns_by_step(times: list[float], entries: list[dict[str, Any]], started: float) -> dict[str, int]:
+    """Each SSH turn given to the step that was running (by the ledger's clock), or to what came
+    before the first entry / between steps."""
+    marks = [(started, "(connect, lock, ledger sync)")]
+    for e in entries:
+        if e["event"] == "step.started":
+            marks.append((_ts(e), str(e["data"]["step"])))
+        elif e["event"] == "step.finished":
+            marks.append((_ts(e), f"(after {e['data']['step']})"))
+    counts: dict[str, int] = {}
+    for t in times:
+        name = [n for when, n in marks if when <= t][-1] if t >= started else marks[0][1]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def _ledger(deploy_path: Path) -> list[dict[str, Any]]:
     lines = (deploy_path / ".freigabe" / "ledger.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
@@ -174,6 +194,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rtt", default="0,50", help="round-trip times in ms, comma-separated")
     parser.add_argument("--dir", default=None)
+    parser.add_argument("--trace", action="store_true", help="print the SSH turns of each step")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="freigabe-sshbench-", dir=args.dir))
     sshd = start_sshd(work / "sshd")
@@ -190,12 +211,19 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|")
         for row in rows:
             f, d = statistics.median(row.floors), statistics.median(row.deploys)
-            turns = f"{statistics.median(row.turns):.0f}" if row.rtt else "—"  # counted only where waits show
+            turns = (  # counted only where waits show
+                f"{statistics.median(row.turns):.0f} ({statistics.median(row.ssh_turns):.0f} SSH)" if row.rtt else "—"
+            )
             print(
                 f"| {row.rtt:g} ms | {f:.2f} s | {d:.2f} s | {d / f:.2f}× | {turns} "
                 f"| {statistics.median(row.to_healthy) * 1000:.0f} ms "
                 f"| {statistics.median(row.to_restored) * 1000:.0f} ms |"
             )
+        for row in rows:
+            if row.rtt and args.trace:
+                print(f"\nSSH turns per step at {row.rtt:g} ms (last deploy):")
+                for name, count in row.by_step.items():
+                    print(f"  {count:3d}  {name}")
         return 0
     finally:
         sshd.stop()

@@ -24,9 +24,52 @@ from freigabe.demo import app as demo_app
 from freigabe.usecases.build import build
 
 from .support.mariadb import MariaDB, start_mariadb
+from .support.secret_sweep import leaks
 from .support.sshd import Sshd, start_sshd
 
 TOKEN = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0-secret"
+# Every secret the tests hand to freigabe; none may appear in anything it writes or prints
+# (checked over the whole run by `pytest_sessionfinish` below).
+SUITE_SECRETS = (
+    TOKEN,
+    "ghp_e2eDriverToken0123456789abcdef",
+    "ghp_testtoken123456",
+    "ghp_fixtoken123456",
+    "base64:c2VjcmV0LWFwcC1rZXktMTIzNDU2Nzg5MA==",
+    "hunter2",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_cli_output(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Everything the CLI prints in this run goes to a file the secret sweep reads."""
+    record = tmp_path_factory.getbasetemp() / f"cli-output-{os.getpid()}.txt"
+    invoke = CliRunner.invoke
+
+    def recording(self: CliRunner, *args: Any, **kwargs: Any) -> Any:
+        result = invoke(self, *args, **kwargs)
+        with record.open("a", encoding="utf-8") as out:
+            out.write(result.output)
+        return result
+
+    CliRunner.invoke = recording  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        CliRunner.invoke = invoke  # type: ignore[method-assign]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite-wide grep for secrets (on the controller, over every worker's files)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    found = leaks(factory.getbasetemp(), SUITE_SECRETS)
+    if found:
+        print("\nsecrets in what freigabe wrote or printed:\n  " + "\n  ".join(found[:40]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class ScriptedHandler(ReleaseHandler):

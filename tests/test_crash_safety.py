@@ -147,14 +147,27 @@ def check_after_kill(project: Project, point: str) -> Outcome:
     return Outcome(point, named, current)
 
 
+@pytest.fixture
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each worker's rows of the crash table (point, transport, what served, what status named),
+    for the record: `cat <basetemp>/*/crash-table.tsv` after a run with --basetemp."""
+    return tmp_path_factory.getbasetemp() / "crash-table.tsv"
+
+
+def _row(table: Path, transport: str, outcome: Outcome) -> None:
+    with table.open("a", encoding="utf-8") as out:
+        named = "; ".join(outcome.attention) or "nothing (clean)"
+        out.write(f"{outcome.point}\t{transport}\t{outcome.served}\t{named}\n")
+
+
 @pytest.mark.parametrize("point", POINTS)
-def test_a_kill_at_each_point_leaves_a_serving_site_and_a_way_back(deployed: Project, point: str) -> None:
-    check_after_kill(deployed, point)
+def test_a_kill_at_each_point_leaves_a_serving_site_and_a_way_back(deployed: Project, point: str, table: Path) -> None:
+    _row(table, "local", check_after_kill(deployed, point))
 
 
 @pytest.mark.parametrize("point", SSH_SAMPLE)
-def test_a_kill_over_ssh_leaves_a_serving_site_and_a_way_back(live_ssh: Project, point: str) -> None:
-    check_after_kill(live_ssh, point)
+def test_a_kill_over_ssh_leaves_a_serving_site_and_a_way_back(live_ssh: Project, point: str, table: Path) -> None:
+    _row(table, "ssh", check_after_kill(live_ssh, point))
 
 
 def test_there_are_at_least_thirty_points() -> None:

@@ -233,7 +233,8 @@ def test_a_build_that_never_succeeds_times_out_and_is_cancelled(pipeline: Pipeli
     assert gh.run_by_id[int(build["id"])]["conclusion"] == "cancelled"
     assert "freigabe-deploy-staging.yml" not in gh.runs, "no deploy was dispatched"
     assert project.current() is None
-    # a build that fails outright is a FAIL at its step, not a wait
+    # a build that fails outright is a FAIL at its step, not a wait (given time to fail on a busy machine)
+    pipeline.configure(build_timeout="120s")
     manage.write_text(manage.read_text().replace("time.sleep(300)", "raise SystemExit('compile error')"))
     failed = pipeline.e2e("staging", "--sha", SHA)
     assert failed.exit_code == ExitCode.E2E_FAILED, failed.output

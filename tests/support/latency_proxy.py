@@ -25,11 +25,13 @@ class Counters:
     bytes_up: int = 0
     bytes_down: int = 0
     connections: int = 0
+    turn_times: list[float] = field(default_factory=list)  # wall clock (time.time()) of each turn
     _client_sent: bool = field(default=False, repr=False)
     _last_up: float = field(default=0.0, repr=False)
 
     def reset(self) -> None:
         self.turns = self.bytes_up = self.bytes_down = self.connections = 0
+        self.turn_times = []
         self._client_sent = False
 
 
@@ -139,4 +141,5 @@ class LatencyProxy:
             c.bytes_down += size
             if c._client_sent and now - c._last_up >= 1.8 * self.delay:
                 c.turns += 1
+                c.turn_times.append(time.time())
                 c._client_sent = False

@@ -8,6 +8,10 @@
   once, and what a killed run left is ended by the next run before it starts.
 * stdout and stderr arrive interleaved, as a person would have seen them; with `stdout_path`,
   stdout goes to that file and stderr is streamed.
+* The transport keeps one exec channel open ahead of need (`SPARE`): the command line reaches it
+  as its first stdin line, so running a command costs no channel-open round trip.
+
+File operations do not come here: they go to the run's long-lived shell (`remote_shell.py`).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class SshTransport:
         self.close()
 
     def reconnect(self) -> None:
-        """A new connection (and SFTP session) after the old one broke; the run goes on with it."""
+        """A new connection after the old one broke; the run goes on with it."""
 
         async def again() -> None:
             if self._shell is not None:
