@@ -38,6 +38,7 @@ bench: tools $(STAMP)
 	$(BIN)/python bench/ssh_deploy.py --rounds 3
 	$(BIN)/python bench/recovery_times.py --rounds 5
 	$(BIN)/python bench/switch_under_load.py --seconds 20 --runs 3
+	$(BIN)/python bench/fleet.py --rounds 3
 
 # Break each trust invariant in a copy of the code; every mutant must be killed (slow: not in `test`).
 mutate: tools $(STAMP)

@@ -183,7 +183,7 @@ def test_unknown_environment(tmp_path: Path) -> None:
     assert "environment 'prod' is not in freigabe.toml (configured: staging)" in result.output
 
 
-def test_fleet_says_not_yet_and_unreachable_ssh_is_one_sentence(tmp_path: Path) -> None:
+def test_a_fleet_of_local_targets_and_unreachable_ssh_are_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "freigabe.toml"
     path.write_text(
         '[environments.staging]\ndeploy_path = "/srv/a"\nurl = "http://127.0.0.1:1"\n'
@@ -191,6 +191,6 @@ def test_fleet_says_not_yet_and_unreachable_ssh_is_one_sentence(tmp_path: Path) 
         'url = "http://127.0.0.1:1"\ntarget = "ssh://deploy@127.0.0.1:1"\n'
     )
     fleet = CliRunner().invoke(app, ["status", "staging", "--config", str(path)])
-    assert fleet.exit_code == ExitCode.CONFIG and "not supported yet" in fleet.output
+    assert fleet.exit_code == ExitCode.CONFIG and "can only be an environment's one target" in fleet.output
     ssh = CliRunner().invoke(app, ["status", "qa", "--config", str(path)])
     assert ssh.exit_code == ExitCode.TARGET and "cannot reach deploy@127.0.0.1:1 over SSH" in ssh.output

@@ -187,6 +187,38 @@ def build(
 
 
 LangOpt = Annotated[str, typer.Option("--lang", help="Report language: en or de.")]
+HostsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--hosts", help="Fleet: only these hosts (web3,web4 or role:worker); a deploy then catches them up."),
+]
+StrategyOpt = Annotated[
+    str | None, typer.Option("--strategy", help="Fleet: all-at-once, canary or waves (default: the config's).")
+]
+WaveOpt = Annotated[str | None, typer.Option("--wave-size", help="Fleet waves: hosts per wave, or a percentage.")]
+UnreachableOpt = Annotated[
+    str | None,
+    typer.Option("--on-unreachable", help="Fleet: abort (default) or skip a host unreachable before the switch."),
+]
+
+
+def _fleet_options(strategy: str | None, wave_size: str | None, on_unreachable: str | None) -> dict[str, Any]:
+    from freigabe.config.models import FleetConfig
+
+    if strategy not in (None, "all-at-once", "canary", "waves"):
+        raise UsageError(f"--strategy {strategy!r} is not known; use all-at-once, canary or waves")
+    if on_unreachable not in (None, "abort", "skip"):
+        raise UsageError(f"--on-unreachable {on_unreachable!r} is not known; use abort or skip")
+    size: int | str | None = None
+    if wave_size is not None:
+        size = int(wave_size) if wave_size.isdigit() else wave_size
+        try:
+            FleetConfig(wave_size=size)
+        except ValueError:
+            raise UsageError(
+                f"--wave-size {wave_size!r} must be a number of hosts or a percentage such as 25%"
+            ) from None
+    chosen = {"strategy": strategy, "wave_size": size, "on_unreachable": on_unreachable}
+    return {k: v for k, v in chosen.items() if v is not None}
 
 
 @app.command()
@@ -197,6 +229,10 @@ def plan(
     as_json: JsonOpt = False,
     lang: LangOpt = "en",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: reports/).")] = None,
+    hosts: HostsOpt = None,
+    strategy: StrategyOpt = None,
+    wave_size: WaveOpt = None,
+    on_unreachable: UnreachableOpt = None,
 ) -> None:
     """Audit, decide, and show every step a deploy would run. Writes the report; changes nothing."""
     from freigabe.usecases.planning import make_deploy_plan, save_plan
@@ -206,7 +242,8 @@ def plan(
         if lang not in ("en", "de"):
             raise UsageError(f"--lang {lang!r} is not supported; use en or de")
         loaded = _load(config)
-        planned = make_deploy_plan(loaded, env, bundle)
+        options = _fleet_options(strategy, wave_size, on_unreachable)
+        planned = make_deploy_plan(loaded, env, bundle, hosts=hosts, fleet=options)
         made = planned.plan
         save_plan(loaded, made)
         paths = write_report(loaded, env, made, planned.audit, lang, out_dir)
@@ -398,6 +435,9 @@ def _apply(
         citizen.run_finished(loaded)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.hosts:
+        skew = ", ".join(f"batch {b['batch']}: {b['skew_ms']:.0f} ms" for b in result.fleet.get("skew", []))
+        out.print(f"fleet: {plural(len(result.hosts), 'host')} {made.kind} done; switch skew {skew or '—'}")
     out.print(
         f"[bold green]{made.kind} done[/]: {made.environment} now serves {result.release} "
         f"(run {result.run}; evidence in .freigabe/runs/{result.run}/)"
@@ -411,6 +451,10 @@ def deploy(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
+    strategy: StrategyOpt = None,
+    wave_size: WaveOpt = None,
+    on_unreachable: UnreachableOpt = None,
 ) -> None:
     """Deploy with an approval bound to the plan: typed, or --plan ID --approve PHRASE."""
     from freigabe.usecases.planning import load_plan, make_deploy_plan, save_plan
@@ -430,7 +474,8 @@ def deploy(
         else:
             if bundle is None:
                 raise UsageError("give --bundle PATH (or --plan ID of a saved plan)")
-            planned = make_deploy_plan(loaded, env, bundle)
+            options = _fleet_options(strategy, wave_size, on_unreachable)
+            planned = make_deploy_plan(loaded, env, bundle, hosts=hosts, fleet=options)
             made = planned.plan
             save_plan(loaded, made)
             paths = write_report(loaded, env, made, planned.audit)
@@ -445,8 +490,10 @@ def rollback(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved rollback plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
-    """Switch back to an earlier good release, reload, and verify it answers healthy."""
+    """Switch back to an earlier good release, reload, and verify it answers healthy (a fleet: every host,
+    or with --hosts only those, by default to the release the rest of the fleet serves)."""
     from freigabe.usecases.planning import load_plan, save_plan
     from freigabe.usecases.rollback import plan_rollback
 
@@ -457,7 +504,7 @@ def rollback(
             if made.kind != "rollback" or made.environment != env:
                 raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a rollback of {env}")
         else:
-            made = plan_rollback(loaded, env, to)
+            made = plan_rollback(loaded, env, to, hosts)
             save_plan(loaded, made)
             if approve is not None:
                 terminal.print_plan(out, made)
@@ -475,8 +522,10 @@ def recover(
     plan_id: Annotated[str | None, typer.Option("--plan", help="Approved recover plan id.")] = None,
     approve: Annotated[str | None, typer.Option(help="The approval phrase, for scripts.")] = None,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
-    """Verify a live release that an interrupted run left unverified; roll back if it fails."""
+    """Verify a live release that an interrupted run left unverified; roll back if it fails (a fleet:
+    each such host, brought back to the fleet's verified release where the others serve one)."""
     from freigabe.usecases.planning import load_plan, save_plan
     from freigabe.usecases.recover import plan_recover
 
@@ -487,7 +536,7 @@ def recover(
             if made.kind != "recover" or made.environment != env:
                 raise UsageError(f"plan {made.id[:12]} is a {made.kind} of {made.environment}, not a recovery of {env}")
         else:
-            made = plan_recover(loaded, env)
+            made = plan_recover(loaded, env, hosts)
             save_plan(loaded, made)
             if approve is not None:
                 terminal.print_plan(out, made)
@@ -550,11 +599,23 @@ def preflight(
 
 @app.command()
 def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Current release, releases with good/bad marks, the lock, the last runs."""
+    """Current release, releases with good/bad marks, the lock, the last runs (a fleet: every host, and drift)."""
+    from freigabe.adapters.target import is_fleet
+    from freigabe.usecases.fleet_status import fleet_status
     from freigabe.usecases.status import status as read_status
 
     with failures():
-        st = read_status(_load(config), env)
+        loaded = _load(config)
+        if is_fleet(loaded, env):
+            fleet = fleet_status(loaded, env)
+            if as_json:
+                out.print_json(json.dumps(fleet.to_json()))
+                return
+            out.print(terminal.fleet_status_table(fleet))
+            for item in fleet.attention:
+                out.print(f"[bold red]attention:[/] {escape(item['problem'])} → run [bold]{escape(item['command'])}[/]")
+            return
+        st = read_status(loaded, env)
         if as_json:
             out.print_json(json.dumps(st.__dict__))
             return
@@ -591,26 +652,54 @@ def cleanup(
     env: EnvArg,
     dry_run: Annotated[bool, typer.Option(help="Only list what would be removed.")] = False,
     config: ConfigOpt = None,
+    hosts: HostsOpt = None,
 ) -> None:
     """Apply release retention (never current, the previous good release, or a running deploy's)."""
+    from freigabe.adapters.target import is_fleet
     from freigabe.usecases.cleanup import cleanup as run_cleanup
+    from freigabe.usecases.fleet_status import cleanup_fleet
 
     with failures():
-        doomed, stray = run_cleanup(_load(config), env, dry_run=dry_run)
+        loaded = _load(config)
         verb = "would remove" if dry_run else "removed"
+        if is_fleet(loaded, env):
+            for name, (doomed, stray) in cleanup_fleet(loaded, env, hosts, dry_run).items():
+                out.print(
+                    f"{name}: {verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else "")
+                )
+                if stray:
+                    out.print(
+                        f"{name}: {verb} {plural(len(stray), 'leftover')} of crashed runs: {escape(', '.join(stray))}"
+                    )
+            return
+        if hosts:
+            raise UsageError(f"--hosts applies to fleets; {env} has one host")
+        doomed, stray = run_cleanup(loaded, env, dry_run=dry_run)
         out.print(f"{verb} {plural(len(doomed), 'release')}" + (f": {', '.join(doomed)}" if doomed else ""))
         if stray:
             out.print(f"{verb} {plural(len(stray), 'leftover')} of crashed runs: {escape(', '.join(stray))}")
 
 
 @app.command()
-def unlock(env: EnvArg, config: ConfigOpt = None) -> None:
+def unlock(env: EnvArg, config: ConfigOpt = None, hosts: HostsOpt = None) -> None:
     """Clear a deploy lock left by a crashed run (recorded in the ledger)."""
+    from freigabe.adapters.target import is_fleet
+    from freigabe.usecases.fleet_status import unlock_fleet
     from freigabe.usecases.status import unlock as run_unlock
 
     with failures():
-        cleared = run_unlock(_load(config), env)
-        out.print(f"cleared the lock {escape(cleared)}" if cleared else f"{env} is not locked")
+        loaded = _load(config)
+        if is_fleet(loaded, env):
+            cleared = unlock_fleet(loaded, env, hosts)
+            for text in cleared:
+                out.print(f"cleared the lock of {escape(text)}")
+            if not cleared:
+                out.print(f"no chosen host of {env} is locked")
+            return
+        if hosts:
+            raise UsageError(f"--hosts applies to fleets; {env} has one host")
+        cleared_one = run_unlock(loaded, env)
+        out.print(f"cleared the lock {escape(cleared_one)}" if cleared_one else f"{env} is not locked")
 
 
 @ledger_app.command("key")
@@ -647,7 +736,7 @@ def ledger_verify(
 ) -> None:
     """Check the hash chain on each target and that the local copy agrees."""
     from freigabe.errors import LedgerError
-    from freigabe.usecases.ledger_check import verify
+    from freigabe.usecases.ledger_check import verify_all
 
     with failures():
         loaded = _load(config)
@@ -655,7 +744,7 @@ def ledger_verify(
         checks = []
         for name in names:
             loaded.config.environment(name)
-            checks.append(verify(loaded, name))
+            checks += verify_all(loaded, name)
         bad = [c.environment for c in checks if not c.ok]
         if as_json:
             out.print_json(json.dumps({"schema_version": 1, "environments": [c.to_json() for c in checks]}))

@@ -94,6 +94,11 @@ class RunInterrupted(FreigabeError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class Unreachable(TargetError):
+    """The host does not answer on its SSH port (or its jump host's): nothing could be done there.
+    A fleet may leave such a host out (`on_unreachable = "skip"`); a refused key never is."""
+
+
 class ConnectionLost(TargetError):
     """The connection to the target broke during the run (it may come back: see `reconnect`)."""
 

@@ -8,10 +8,15 @@ A signal that arrives inside a critical section (the switch and its ledger entry
 append, the lock) is held back until the section ends, so none of them is ever half done.
 
 Outside a guard nothing changes: `critical()` is a no-op and the default handlers apply.
+
+A fleet's hosts run in worker threads, which a signal never reaches. There the orchestrator
+holds a critical section in the main thread for the whole run, takes a held-back signal with
+`take_pending()` while it waits, and lets each host's executor act on it at its next step.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
 import threading
 from collections.abc import Iterator
@@ -36,6 +41,8 @@ class InterruptGuard:
         self._previous: dict[int, Any] = {}
         self._depth = 0
         self._pending: int | None = None
+        self._lock = threading.Lock()
+        self._relayed = False
         self.received: list[str] = []
 
     def __enter__(self) -> InterruptGuard:
@@ -54,25 +61,47 @@ class InterruptGuard:
         _active = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signal.Signals(signum).name)
-        if self._depth > 0:
-            self._pending = signum
-            return
+        if self._relayed:  # handed on by a worker thread that ended the last critical section
+            self._relayed = False
+        else:
+            self.received.append(signal.Signals(signum).name)
+        with self._lock:
+            if self._depth > 0:
+                self._pending = signum
+                return
         raise Interrupted(signum, len(self.received))
 
     @contextmanager
     def critical(self) -> Iterator[None]:
-        self._depth += 1
+        with self._lock:
+            self._depth += 1
         try:
             yield
         finally:
-            self._depth -= 1
-            if self._depth == 0 and self._pending is not None:
-                signum, self._pending = self._pending, None
-                raise Interrupted(signum, len(self.received))
+            with self._lock:
+                self._depth -= 1
+                signum = self._pending if self._depth == 0 else None
+                if signum is not None:
+                    self._pending = None
+            if signum is not None:
+                if threading.current_thread() is threading.main_thread():
+                    raise Interrupted(signum, len(self.received))
+                self._relayed = True
+                _thread.interrupt_main(signal.Signals(signum))  # the main thread meets it as if it arrived now
+
+    def take_pending(self) -> int | None:
+        """A signal held back by a critical section, taken (it will not be raised later)."""
+        with self._lock:
+            signum, self._pending = self._pending, None
+        return signum
 
 
 _active: InterruptGuard | None = None
+
+
+def take_pending() -> int | None:
+    """The signal held back while the main thread waits in a critical section (a fleet's run)."""
+    return _active.take_pending() if _active is not None else None
 
 
 @contextmanager

@@ -14,12 +14,42 @@ from freigabe.core.findings import Finding
 from freigabe.core.plan import Plan, Step
 from freigabe.core.words import plural
 from freigabe.engine.outcome import Outcome
+from freigabe.usecases.fleet_status import FleetStatus
 from freigabe.usecases.status import Status
 
 POLICY_STYLE = {"abort": "yellow", "rollback": "red", "warn": "dim"}
 
 
+def hosts_table(plan: Plan) -> Table:
+    """A fleet plan's hosts: what each serves now, its roles, and what it will do."""
+    fleet = plan.fleet
+    assert fleet is not None
+    batches = escape(" → ".join("[" + ", ".join(b) + "]" for b in fleet.batches))
+    table = Table(
+        title=f"Fleet: {plural(len(plan.hosts), 'host')}, strategy {fleet.strategy} ({batches}), "
+        f"unreachable host: {fleet.on_unreachable}, {fleet.concurrency} prepared at once",
+        box=None,
+        padding=(0, 1),
+        title_justify="left",
+    )
+    table.add_column("host", no_wrap=True)
+    table.add_column("roles", no_wrap=True)
+    table.add_column("live now", no_wrap=True)
+    table.add_column("will", overflow="fold")
+    for host in plan.hosts:
+        style = "yellow" if host.skip else ""
+        table.add_row(
+            host.name,
+            ", ".join(host.roles) or "—",
+            host.current_release or "none",
+            f"[{style}]{escape(host.does)}[/]" if style else escape(host.does),
+        )
+    return table
+
+
 def plan_table(plan: Plan) -> Table:
+    if plan.is_fleet:
+        return _fleet_steps_table(plan)
     table = Table(
         title=f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}",
         box=None,
@@ -37,7 +67,30 @@ def plan_table(plan: Plan) -> Table:
     return table
 
 
+def _fleet_steps_table(plan: Plan) -> Table:
+    table = Table(
+        title=f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment} "
+        f"(phases: prepare all, migrate once, switch, verify each host)",
+        box=None,
+        padding=(0, 1),
+        title_justify="left",
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("step", no_wrap=True, max_width=24, overflow="ellipsis")
+    table.add_column("on", overflow="fold", max_width=24)
+    table.add_column("on failure", no_wrap=True)
+    table.add_column("does", overflow="fold")
+    every = [h.name for h in plan.hosts if not h.skip]
+    for index, (step, hosts) in enumerate(plan.step_hosts(), start=1):
+        on = "every host" if hosts == every else ", ".join(hosts)
+        policy = step.on_failure
+        table.add_row(str(index), step.id, on, f"[{POLICY_STYLE[policy]}]{policy}[/]", escape(step.title))
+    return table
+
+
 def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
+    if plan.is_fleet:
+        console.print(hosts_table(plan))
     if compact:
         console.print(
             f"Plan {plan.id[:12]} — {plan.kind} {plan.release} to {plan.environment}: "
@@ -49,8 +102,14 @@ def print_plan(console: Console, plan: Plan, compact: bool = False) -> None:
         console.print(f"[bold]If a check after the switch fails[/]: automatic rollback to {plan.previous_release}:")
         for step in plan.rollback_steps:
             console.print(f"   • {escape(step.title)}")
-    for step in plan.steps:
+    for step in plan.shown_steps:  # a fleet's migrations are on its migrate host
         print_migrations(console, step)
+    if plan.is_fleet and any(h.rollback_steps for h in plan.hosts):
+        back = sorted({h.current_release or "nothing" for h in plan.hosts if h.rollback_steps})
+        console.print(
+            f"[bold]If any host fails after the switch[/]: every switched host goes back to {', '.join(back)} "
+            "(what it serves now), reloads, and is verified again"
+        )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(
@@ -141,6 +200,29 @@ def status_table(status: Status) -> Table:
             f"[{style}]{row['mark']}[/]",
             escape(str(row["reason"])[:80]),
         )
+    return table
+
+
+def fleet_status_table(fleet: FleetStatus) -> Table:
+    table = Table(
+        title=f"{fleet.environment}: {fleet.deploy_path} — fleet of {plural(len(fleet.roles), 'host')}, "
+        f"serving {fleet.release or 'nothing'}" + (" [bold red](drift)[/]" if fleet.drift else ""),
+        title_justify="left",
+    )
+    for column in ("host", "roles", "current", "verified", "lock", "marks"):
+        table.add_column(column)
+    for name, roles in fleet.roles.items():
+        st = fleet.hosts.get(name)
+        if st is None:
+            table.add_row(name, ",".join(roles), "[red]unreachable[/]", "", "", escape(fleet.unreachable.get(name, "")))
+            continue
+        current = st.current or "none"
+        if name in fleet.drift:
+            current = f"[yellow]{current}[/] (drift)"
+        verified = "yes" if st.live.get("verified") else ("[bold red]NO[/]" if st.current else "—")
+        held = "free" if not st.lock else ("[red]abandoned[/]" if st.lock.get("stale") else f"run {st.lock.get('run')}")
+        marks = ", ".join(f"{r['release'][-8:]}:{r['mark']}" for r in st.releases[:3])
+        table.add_row(name, ",".join(roles), current, verified, held, escape(marks))
     return table
 
 

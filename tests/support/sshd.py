@@ -25,6 +25,7 @@ class Sshd:
     port: int
     folder: Path
     process: subprocess.Popen[bytes]
+    argv: list[str] | None = None  # how it was started (a fleet's host starts it again after a "crash")
 
     @property
     def key_file(self) -> Path:
@@ -46,8 +47,9 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
-def start_sshd(folder: Path, extra: str = "") -> Sshd:
-    """`extra`: more sshd_config lines (e.g. `SetEnv BASH_ENV=...` for a login shell that talks)."""
+def start_sshd(folder: Path, extra: str = "", wrap: list[str] | None = None) -> Sshd:
+    """`extra`: more sshd_config lines (e.g. `SetEnv BASH_ENV=...` for a login shell that talks);
+    `wrap`: a command the sshd runs under (a fleet's host: its own mount namespace)."""
     need("openssh-server", "openssh-client")
     folder.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -75,7 +77,8 @@ def start_sshd(folder: Path, extra: str = "") -> Sshd:
         "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n"
         "Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n" + extra
     )
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=open(folder / "sshd.log", "wb"))
+    argv = [*(wrap or []), SSHD, "-D", "-e", "-f", str(config)]
+    process = subprocess.Popen(argv, stderr=open(folder / "sshd.log", "wb"))
     host_key = (folder / "host_ed25519.pub").read_text().split()
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     deadline = time.monotonic() + 15
@@ -84,7 +87,7 @@ def start_sshd(folder: Path, extra: str = "") -> Sshd:
             raise RuntimeError(f"sshd exited: {(folder / 'sshd.log').read_text()[-500:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Sshd(port, folder, process)
+                return Sshd(port, folder, process, argv)
         except OSError:
             time.sleep(0.05)
     process.kill()

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from freigabe.adapters import http_client
 from freigabe.core.urls import resolve_url, same_origin
 from freigabe.core.words import plural
 from freigabe.errors import UsageError
@@ -153,7 +154,7 @@ def run_health_check(
     timeout = float(args.get("timeout", 5.0))
     attempts = int(args.get("attempts", 1))
     result = CheckResult(args.get("name", url), url, ok=False)
-    with httpx.Client(follow_redirects=False) as client:
+    with http_client.client(follow_redirects=False) as client:
         for number in range(1, attempts + 1):
             started = time.monotonic()
             try:
@@ -178,7 +179,7 @@ def probe_release(args: dict[str, Any], timeout: float = 5.0) -> tuple[str | Non
     """Ask the release probe which release answers. Returns (release or None, detail)."""
     creds = Credentials.from_args(args)
     try:
-        with httpx.Client(follow_redirects=False) as client:
+        with http_client.client(follow_redirects=False) as client:
             response = _request(client, args["url"], creds, timeout)
     except httpx.HTTPError as exc:
         return None, _failure_reason(exc, timeout)
@@ -228,7 +229,7 @@ def check_assets(args: dict[str, Any]) -> AssetReport:
     manifest_url = args.get("manifest_url")
     report = AssetReport(ok=False, manifest_url=manifest_url)
     urls: list[str] = list(args.get("extra_urls", []))
-    with httpx.Client(follow_redirects=False) as client:
+    with http_client.client(follow_redirects=False) as client:
         if manifest_url:
             try:
                 response = _request(client, manifest_url, creds, timeout)

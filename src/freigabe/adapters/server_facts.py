@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from freigabe.adapters import http_client
 from freigabe.adapters.php_fpm import fpm_configs, reloads_fpm
 from freigabe.adapters.remote_digest import remote_value_digest
 from freigabe.adapters.target import Target
@@ -74,7 +75,7 @@ def _nearest_existing(t: Transport, path: str) -> str:
 def _probe_url(url: str) -> str | None:
     """None when the environment URL answers at all (any HTTP status), else why it does not."""
     try:
-        httpx.get(url, timeout=10.0, follow_redirects=False)
+        http_client.get(url, timeout=10.0, follow_redirects=False)
     except httpx.HTTPError as exc:
         return type(exc).__name__
     return None

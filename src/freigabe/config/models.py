@@ -245,6 +245,68 @@ class SshConfig(Model):
     keepalive: Duration = 15.0
 
 
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+KNOWN_ROLES = ("web", "worker", "migrate")  # web: serves HTTP; migrate: runs migrations and the DB dump
+
+
+def _role_names(roles: list[str]) -> list[str]:
+    for role in roles:
+        if not ROLE_NAME.fullmatch(role):
+            raise ValueError(
+                f"role {role!r} must be a lower-case word such as 'web', 'worker', 'migrate' or one of your own"
+            )
+    return list(dict.fromkeys(roles))
+
+
+Roles = Annotated[list[str], AfterValidator(_role_names)]
+
+
+class HostConfig(Model):
+    """One host of a fleet (`[environments.production.hosts.web1]`). Unset fields come from the
+    environment: `target` defaults to `ssh://<name>`, the SSH settings to `[environments.X.ssh]`."""
+
+    target: str | None = None  # ssh://user@host:port (or "local")
+    roles: Roles = Field(default_factory=lambda: ["web"])
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = None
+    jump: str | None = None  # ssh://user@bastion:22
+    key_file: str | None = None
+    url: str | None = None  # where this host answers HTTP itself (its checks go here, not through the balancer)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} must be an http:// or https:// URL with a host, such as 'http://10.0.0.11'")
+            return url.rstrip("/")
+        return url
+
+
+class FleetConfig(Model):
+    """How a deploy moves through a fleet; the plan shows all of it to the approver."""
+
+    strategy: Literal["all-at-once", "canary", "waves"] = "all-at-once"
+    canary: str | None = None  # the host switched and verified first (default: the first web host)
+    wave_size: int | str = "50%"  # hosts per wave, or a percentage of the fleet ("25%")
+    on_unreachable: Literal["abort", "skip"] = "abort"  # skip: leave out a host unreachable before the switch
+    concurrency: int = Field(default=8, ge=1, le=256)  # hosts prepared at once
+
+    @field_validator("wave_size")
+    @classmethod
+    def _wave(cls, size: int | str) -> int | str:
+        if isinstance(size, int):
+            if size < 1:
+                raise ValueError("wave_size must be at least 1 host")
+            return size
+        match = re.fullmatch(r"\s*(\d{1,3})\s*%\s*", size)
+        if not match or not 1 <= int(match.group(1)) <= 100:
+            raise ValueError(f"wave_size {size!r} must be a number of hosts or a percentage such as '25%'")
+        return f"{int(match.group(1))}%"
+
+
 class PromotionConfig(Model):
     requires_stable_in: str
     stable_for: Duration = 3600.0
@@ -266,6 +328,44 @@ class EnvironmentConfig(Model):
     server: ServerAuditConfig = Field(default_factory=ServerAuditConfig)
     ssh: SshConfig = Field(default_factory=SshConfig)
     lock_stale_after: Duration = 7200.0
+    # A fleet: hosts by name, or an Ansible inventory ("ansible:inventory.yml", a group per environment).
+    hosts: dict[str, HostConfig] = Field(default_factory=dict)
+    inventory: str | None = None
+    inventory_group: str | None = None  # default: the environment's name
+    host_url: str | None = None  # each host's own URL, e.g. "http://{host}:8080" ({host}: its address, {name})
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, hosts: dict[str, HostConfig]) -> dict[str, HostConfig]:
+        for name in hosts:
+            if not HOST_NAME.fullmatch(name):
+                raise ValueError(f"host name {name!r} must be letters, digits, '.', '-', '_' or ':' (e.g. 'web1')")
+        return hosts
+
+    @field_validator("inventory")
+    @classmethod
+    def _inventory(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("ansible:") and value[len("ansible:") :].strip()):
+            raise ValueError(f"inventory {value!r} must name an Ansible inventory file: 'ansible:inventory.yml'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_hosts(self) -> EnvironmentConfig:
+        ways = [
+            w
+            for w, used in (
+                ("target", "target" in self.model_fields_set),
+                ("hosts", bool(self.hosts)),
+                ("inventory", self.inventory is not None),
+            )
+            if used
+        ]
+        if len(ways) > 1:
+            raise ValueError(
+                f"give the hosts one way only, not {' and '.join(ways)}: a target list, [hosts] or an inventory"
+            )
+        return self
 
     @field_validator("deploy_path")
     @classmethod

@@ -25,6 +25,9 @@ Event = Literal[
     # the schema: what a run's migrations did, with the backup that can undo them
     "migrations.applied",
     "migrations.failed",
+    # a fleet's run, on each of its hosts (the run id ties them)
+    "fleet.switched",
+    "fleet.skipped",
     # people
     "finding.attested",
     "finding.waived",

@@ -183,7 +183,10 @@ def deploy_steps(
     run_stamp: str,
     previous_release: str | None,
     migrations: MigrationFacts | None = None,
+    web: bool = True,
 ) -> list[Step]:
+    """`web`: the host serves HTTP (a fleet's worker or migrate-only host does not: it gets no
+    URL or health checks, only the switch read back)."""
     env = config.environment(env_name)
     layout = Layout(env.deploy_path)
     rel_dir = layout.release(release)
@@ -202,24 +205,27 @@ def deploy_steps(
             source="SOLL 5",
             expected_seconds=1,
         ),
-        Step(
-            id="url.check",
-            title=f"Environment URL answers: {env.url}"
-            + (f"; the live release passes {plural(len(env.health), 'health check')}" if previous_release else ""),
-            action="url.check",
-            # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
-            # so a wrong or missing token stops the deploy before anything changes.
-            args=a.UrlCheck(
-                url=env.url,
-                had_release=previous_release is not None,
-                health=[health_args(env, check) for check in env.health] if previous_release else [],
-            ).data(),
-            why="An unreachable site, or credentials it refuses, would make the checks after the "
-            "switch fail; an already unhealthy live release is reported (the fix must stay deployable).",
-            source="SOLL 5",
-            expected_seconds=2,
-        ),
     ]
+    if web:
+        steps.append(
+            Step(
+                id="url.check",
+                title=f"Environment URL answers: {env.url}"
+                + (f"; the live release passes {plural(len(env.health), 'health check')}" if previous_release else ""),
+                action="url.check",
+                # Pre-deploy health (SOLL 5): with the same credentials as after the switch,
+                # so a wrong or missing token stops the deploy before anything changes.
+                args=a.UrlCheck(
+                    url=env.url,
+                    had_release=previous_release is not None,
+                    health=[health_args(env, check) for check in env.health] if previous_release else [],
+                ).data(),
+                why="An unreachable site, or credentials it refuses, would make the checks after the "
+                "switch fail; an already unhealthy live release is reported (the fix must stay deployable).",
+                source="SOLL 5",
+                expected_seconds=2,
+            )
+        )
     backup = env.backup
     backup_dir = f"{backup.dir or layout.default_backups()}/{run_stamp}"
     if backup.enabled:
@@ -315,6 +321,7 @@ def deploy_steps(
         ),
     ]
     steps += gate_command_steps(config, env_name, rel_dir)
+    # In a fleet, once: every host is prepared first, and only the `migrate` host has these.
     steps += migration_steps(
         config, env_name, rel_dir, backup_dir if backup.enabled and backup.db_dump else None, migrations
     )
@@ -327,6 +334,7 @@ def deploy_steps(
         on_failure="warn",
         why="Stale cached config or routes must not go live with the new code.",
         source="SOLL 11",
+        phase="finalize",
     )
     steps.append(
         Step(
@@ -363,7 +371,7 @@ def deploy_steps(
         source="SOLL 14",
         phase="post_switch",
     )
-    steps += _verification(env, release)
+    steps += _verification(env, release, web)
     steps += [
         Step(
             id="cleanup",
@@ -425,16 +433,18 @@ def migration_steps(
                 "which statement failed and what the schema is now.",
                 source="SOLL 10",
                 expected_seconds=10,
+                on_failure="abort",
+                phase="migrate",
             )
         )
     return steps
 
 
-def _verification(env: EnvironmentConfig, release: str) -> list[Step]:
+def _verification(env: EnvironmentConfig, release: str, web: bool = True) -> list[Step]:
     """After a switch: the release answers (readiness), is healthy, serves its assets; then it
     is marked good. A failure rolls back to the release that was live before."""
-    steps = _verify_steps(env, release, "", "rollback")
-    if env.assets.manifest or env.assets.extra:
+    steps = _verify_steps(env, release, "", "rollback") if web else []
+    if web and (env.assets.manifest or env.assets.extra):
         steps.append(
             Step(
                 id="assets.check",
@@ -467,10 +477,10 @@ def _verification(env: EnvironmentConfig, release: str) -> list[Step]:
     return steps
 
 
-def recover_steps(config: Config, env_name: str, release: str) -> list[Step]:
+def recover_steps(config: Config, env_name: str, release: str, web: bool = True) -> list[Step]:
     """After an interrupted run: prove the live release answers, is healthy and serves its
     assets, exactly as the deploy would have; the plan's rollback steps run if it does not."""
-    return _verification(config.environment(env_name), release)
+    return _verification(config.environment(env_name), release, web)
 
 
 def _reload_commands(config: Config, env: EnvironmentConfig) -> list[list[str]]:
@@ -478,7 +488,15 @@ def _reload_commands(config: Config, env: EnvironmentConfig) -> list[list[str]]:
 
 
 def _switch_to(
-    config: Config, env_name: str, release: str, *, prefix: str, title: str, on_failure: OnFailure, why: str
+    config: Config,
+    env_name: str,
+    release: str,
+    *,
+    prefix: str,
+    title: str,
+    on_failure: OnFailure,
+    why: str,
+    web: bool = True,
 ) -> list[Step]:
     """Switch `current` to an existing release, reload, and verify that it answers healthy."""
     env = config.environment(env_name)
@@ -507,10 +525,12 @@ def _switch_to(
         source="SOLL 24",
         phase="post_switch",
     )
-    return steps + _verify_steps(env, release, prefix, on_failure)
+    return steps + (_verify_steps(env, release, prefix, on_failure) if web else [])
 
 
-def rollback_steps(config: Config, env_name: str, failed_release: str | None, restore: str | None) -> list[Step]:
+def rollback_steps(
+    config: Config, env_name: str, failed_release: str | None, restore: str | None, web: bool = True
+) -> list[Step]:
     """Switch back to `restore`, reload, verify it answers healthy, mark `failed_release` bad."""
     if restore is None:
         return []
@@ -522,6 +542,7 @@ def rollback_steps(config: Config, env_name: str, failed_release: str | None, re
         title="Rollback",
         on_failure="abort",
         why="The release that was live before this deploy (recorded, not guessed by mtime).",
+        web=web,
     )
     if failed_release:
         steps.append(
@@ -536,7 +557,7 @@ def rollback_steps(config: Config, env_name: str, failed_release: str | None, re
     return steps
 
 
-def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
+def restore_steps(config: Config, env_name: str, restore: str, web: bool = True) -> list[Step]:
     """A manual rollback: if the restored release does not answer healthy, the plan's
     rollback steps switch back to what was live."""
     return _switch_to(
@@ -547,6 +568,7 @@ def restore_steps(config: Config, env_name: str, restore: str) -> list[Step]:
         title="Atomic switch",
         on_failure="rollback",
         why="Back to a release that was verified healthy before.",
+        web=web,
     )
 
 

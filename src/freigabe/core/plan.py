@@ -14,10 +14,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from freigabe.core.decision import Decision
+from freigabe.core.fleet import FleetPolicy
 from freigabe.core.steps import Action
 
 OnFailure = Literal["abort", "rollback", "warn"]
-Phase = Literal["pre_switch", "switch", "post_switch", "finish"]
+# In a fleet every host finishes a phase before any host starts the next: all prepared
+# (pre_switch), migrated once (migrate, on the migrate host), caches built for the new release
+# (finalize), then switched, verified (post_switch) and marked (finish).
+Phase = Literal["pre_switch", "migrate", "finalize", "switch", "post_switch", "finish"]
+PHASES: tuple[Phase, ...] = ("pre_switch", "migrate", "finalize", "switch", "post_switch", "finish")
 
 SCHEMA_VERSION = 1
 
@@ -68,6 +73,24 @@ class PlanInputs(BaseModel):
     current_release: str | None
 
 
+class HostPlan(BaseModel):
+    """One host of a fleet plan: where it is, what it serves now, and every step it runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str  # "" for the only host of an environment
+    target: str
+    roles: list[str] = Field(default_factory=lambda: ["web", "migrate"])
+    url: str | None = None  # where its checks go; None: the environment URL
+    current_release: str | None = None  # live when the plan was made
+    does: str = ""  # in words, for the approver
+    steps: list[Step]
+    rollback_steps: list[Step]
+    finally_steps: list[Step] = Field(default_factory=list)
+    skip: str | None = None  # left out of the run (unreachable when planned, under on_unreachable = "skip")
+    release: str | None = None  # what this host ends on, where it is not the plan's (a fleet's recovery)
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -87,6 +110,11 @@ class Plan(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     decision: Decision | None = None  # the audit's verdict when the plan was made
     created_at: str = ""  # informational; not covered by the id
+    # A fleet (an environment with several hosts): every host with its own steps, and how they move
+    # together. A single-host plan keeps its steps above and leaves these empty: `host_plans()`
+    # gives both the same shape, and one orchestrator runs both.
+    hosts: list[HostPlan] = Field(default_factory=list)
+    fleet: FleetPolicy | None = None
 
     def identity(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude={"created_at"})
@@ -118,3 +146,56 @@ class Plan(BaseModel):
 
     def step_count(self) -> int:
         return len(self.steps)
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.fleet is not None
+
+    def host_plans(self) -> list[HostPlan]:
+        """Every host this plan runs on, each with its steps: the fleet's, or the one target's."""
+        if self.fleet is not None:
+            return list(self.hosts)
+        return [
+            HostPlan(
+                name="",
+                target=self.target,
+                current_release=self.previous_release,
+                steps=self.steps,
+                rollback_steps=self.rollback_steps,
+                finally_steps=self.finally_steps,
+            )
+        ]
+
+    def all_steps(self) -> list[Step]:
+        """Every step of every host (secrets named, warnings), in order."""
+        return [s for h in self.host_plans() for s in (*h.steps, *h.rollback_steps, *h.finally_steps)]
+
+    def step_hosts(self) -> list[tuple[Step, list[str]]]:
+        """Every distinct step id of the fleet in run order, with the hosts that run it (the first
+        host's step stands for its title: only URLs differ from host to host)."""
+        order: dict[str, tuple[Step, list[str]]] = {}
+        for host in self.host_plans():
+            for step in host.steps:
+                order.setdefault(step.id, (step, []))[1].append(host.name)
+        return sorted(order.values(), key=lambda item: PHASES.index(item[0].phase))
+
+    @property
+    def shown_steps(self) -> list[Step]:
+        """The steps a report lists: the plan's, or for a fleet each distinct step once."""
+        return [s for s, _ in self.step_hosts()] if self.fleet is not None else self.steps
+
+    def for_host(self, host: HostPlan) -> Plan:
+        """The plan as one host's run sees it: that host's target, live release and steps."""
+        if self.fleet is None:
+            return self
+        return self.model_copy(
+            update={
+                "target": host.target,
+                "release": host.release or self.release,
+                "previous_release": host.current_release,
+                "inputs": self.inputs.model_copy(update={"current_release": host.current_release}),
+                "steps": host.steps,
+                "rollback_steps": host.rollback_steps,
+                "finally_steps": host.finally_steps,
+            }
+        )

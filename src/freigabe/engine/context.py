@@ -38,6 +38,7 @@ class RunContext:
     switched: bool = False  # current was replaced by this run
     failure: str | None = None  # why the run is rolling back (the bad mark's reason)
     counter: int = 0  # steps run, for the step log names
+    switched_at: float | None = None  # time.monotonic() right after `current` was replaced (a fleet's skew)
 
     @property
     def run(self) -> str:

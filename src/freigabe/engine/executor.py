@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from freigabe import failpoints
-from freigabe.core.plan import Plan, Step
+from freigabe.core.plan import PHASES, Plan, Step
 from freigabe.engine.actions import REGISTRY
 from freigabe.engine.context import RunContext
 from freigabe.engine.outcome import Outcome, RunResult
@@ -37,12 +38,33 @@ RECONNECT_WAITS = (1.0, 2.0, 4.0)
 FINISHED = {"deploy": "deployed", "rollback": "deployed", "recover": "deployed", "preflight": "preflight passed"}
 
 
+@dataclass
+class Failed:
+    """The step that stopped a host's run: its outcome, and the signal if a signal stopped it."""
+
+    step: Step
+    outcome: Outcome
+    signal: Interrupted | None = None
+
+
+class Stop:
+    """A signal relayed to a fleet's worker threads: each host's executor acts on it at its next step."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+
 class Executor:
-    def __init__(self, ctx: RunContext) -> None:
+    """Runs one host's steps, phase by phase; `execute` runs them all (a host on its own). A fleet's
+    orchestrator calls `begin`, `run_phase` for each phase on every host, `fail` and `finish`."""
+
+    def __init__(self, ctx: RunContext, stop: Stop | None = None, plan_id: str | None = None) -> None:
         self.ctx = ctx
         self.plan: Plan = ctx.plan
+        self.stop = stop
+        self.plan_id = plan_id or ctx.plan.id  # a fleet host runs its part of the fleet's plan
         self.result = RunResult(
-            ctx.run, ctx.plan.id, ctx.plan.environment, ctx.plan.release, ctx.plan.previous_release, "running"
+            ctx.run, self.plan_id, ctx.plan.environment, ctx.plan.release, ctx.plan.previous_release, "running"
         )
         # a recovery starts with its release already live: a failure rolls back
         ctx.switched = ctx.plan.kind == "recover"
@@ -50,24 +72,39 @@ class Executor:
     # ------------------------------------------------------------ driving
 
     def execute(self) -> RunResult:
+        self.begin()
+        for phase in PHASES:
+            failed = self.run_phase([s for s in self.plan.steps if s.phase == phase])
+            if failed is not None:
+                self.fail(failed)
+                break  # only the finish phase was left: the release is live and verified
+        return self.finish()
+
+    def begin(self, **extra: Any) -> None:
         plan, ctx = self.plan, self.ctx
         ctx.recorder.record(
             "run.started",
-            plan=plan.id,
+            plan=self.plan_id,
             kind=plan.kind,
             release=plan.release,
             previous_release=plan.previous_release,
             bundle=plan.bundle.model_dump(exclude={"path"}) if plan.bundle else None,
             current_before=ctx.current(),
+            **extra,
         )
-        total = len(plan.steps)
-        for index, step in enumerate(plan.steps, start=1):
+
+    def run_phase(self, steps: list[Step]) -> Failed | None:
+        """Run `steps` in order; the failure that stops the run (not a `warn`), or None."""
+        total = len(self.plan.steps)
+        for step in steps:
+            index = next((i for i, s in enumerate(self.plan.steps, start=1) if s is step), 0)
             try:
+                if self.stop is not None and self.stop.signum is not None:
+                    raise Interrupted(self.stop.signum)
                 outcome = self._run(step, index, total)
             except Interrupted as signal:
-                if self._interrupted(step, signal):
-                    break  # only the finish phase was left: the release is live and verified
-                raise AssertionError("unreachable: _interrupted raises unless the run is done") from None
+                reason = f"interrupted by {signal.signal} during {step.id}"
+                return Failed(step, Outcome(False, reason, error=RunInterrupted(reason)), signal)
             self.result.steps.append((step, outcome))
             if outcome.ok:
                 if outcome.warning:
@@ -77,9 +114,23 @@ class Executor:
                 outcome.status = "warned"
                 self.result.warnings.append(f"{step.id}: {outcome.summary}")
                 continue
-            if ctx.switched and (step.on_failure == "rollback" or isinstance(outcome.error, ConnectionLost)):
-                self._rollback(step, outcome)
-            self._abort(step, outcome)
+            return Failed(step, outcome)
+        return None
+
+    def fail(self, failed: Failed) -> None:
+        """End the run for `failed`: after the switch roll back (verified), before it abort; raises.
+        Returns only for a signal in the finish phase: the release is live and verified, the rest is skipped."""
+        step, outcome = failed.step, failed.outcome
+        if failed.signal is not None:
+            if self._interrupted(step, failed.signal):
+                return
+            raise AssertionError("unreachable: _interrupted raises unless the run is done")
+        if self.ctx.switched and (step.on_failure == "rollback" or isinstance(outcome.error, ConnectionLost)):
+            self._rollback(step, outcome)
+        self._abort(step, outcome)
+
+    def finish(self, **extra: Any) -> RunResult:
+        ctx, plan = self.ctx, self.plan
         self.result.outcome = FINISHED.get(plan.kind, "done")
         self._finally()
         ctx.recorder.record_now(
@@ -88,11 +139,14 @@ class Executor:
             release=plan.release,
             current_after=self._current_or_unknown(),
             warnings=self.result.warnings,
+            **extra,
         )
         return self.result
 
     def _run(self, step: Step, index: int, total: int) -> Outcome:
         ctx = self.ctx
+        if self.stop is not None and self.stop.signum is not None:
+            raise Interrupted(self.stop.signum)
         ctx.counter += 1
         ctx.reporter.step_started(step, index, total)
         ctx.recorder.record("step.started", step=step.id, action=step.action, title=step.title)

@@ -56,3 +56,5 @@ class RunResult:
     steps: list[tuple[Step, Outcome]] = field(default_factory=list)
     rollback: list[tuple[Step, Outcome]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    hosts: dict[str, RunResult] = field(default_factory=dict)  # a fleet: each host's own result
+    fleet: dict[str, Any] = field(default_factory=dict)  # a fleet: skew per switch batch, skipped hosts

@@ -125,6 +125,7 @@ class Recorder:
         redactor: Redactor,
         signer: Signer,
         trusted: set[str] | None = None,
+        witness: str | None = None,
     ) -> None:
         self.transport = transport
         self.layout = layout
@@ -132,7 +133,7 @@ class Recorder:
         self.run = run
         self.redactor = redactor
         self.signer = signer
-        self.witness = Witness(root, env)
+        self.witness = Witness(root, witness or env)  # in a fleet, one local copy per host
         self.entries: list[dict[str, Any]] = []  # this run's entries, written
         self._buffer: list[dict[str, Any]] = []
         self._torn: tuple[int, bytes] | None = None
@@ -257,8 +258,8 @@ def decisions(root: Path, env: str) -> list[dict[str, Any]]:
 def read_entries(
     transport: Transport, layout: Layout, root: Path, env: str, trusted: set[str] | None
 ) -> list[dict[str, Any]]:
-    """Every entry of an environment's ledger, read-only: the witness, brought up to the target
-    (only what the target gained is read over the network)."""
+    """Every entry of an environment's (or a fleet host's: `env` is then `<env>/<host>`) ledger,
+    read-only: the witness, brought up to the target (only what the target gained is read)."""
     witness = Witness(root, env)
     sync(transport, layout, witness, trusted)
     return witness.entries()

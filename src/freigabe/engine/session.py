@@ -1,9 +1,10 @@
 """A run's hold on a target: the connection, the lock (with its heartbeat), the ledger recorder.
 
-`run_plan` is the only way a plan reaches a target: it opens a session, runs the checks that
-must hold under the lock (a stale plan, a plan that already ran), and hands the steps to the
-executor. However the run ends, the lock is released and the connection closed; a failure
-to release the lock never hides the error that ended the run.
+`run_plan` is the only way a plan reaches a target: it opens a session on each host (one for a
+single target), runs the checks that must hold under the lock (a stale plan, a plan that already
+ran), and hands the steps to the orchestrator, which runs them phase by phase through each host's
+executor. However the run ends, every lock is released and every connection closed; a failure
+to release a lock never hides the error that ended the run.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from freigabe.adapters.bundle import BundleScan
+from freigabe.adapters.inventory import environment_hosts
 from freigabe.adapters.ledger_keys import local_signer, reading_trust, trusted_ids
 from freigabe.adapters.target import Target, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.events import Event
+from freigabe.core.fleet import Host, primary, witness_name
 from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
 from freigabe.engine import lock
-from freigabe.engine.context import RunContext
-from freigabe.engine.executor import Executor
-from freigabe.engine.outcome import QuietReporter, Reporter, RunResult
+from freigabe.engine.outcome import Reporter, RunResult
 from freigabe.engine.recorder import Recorder, decisions, read_entries, read_recent
 from freigabe.errors import FreigabeError
 
@@ -41,14 +42,16 @@ class Session:
 def target_entries(loaded: LoadedConfig, target: Target) -> list[dict[str, Any]]:
     """Every ledger entry of the target, verified, read-only: the local witness brought up to it."""
     trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
-    return read_entries(target.transport, target.layout, loaded.root, target.name, trusted)
+    return read_entries(target.transport, target.layout, loaded.root, witness_name(target.name, target.host), trusted)
 
 
 def recent_entries(loaded: LoadedConfig, target: Target, current: str | None, runs: int = 8) -> list[dict[str, Any]]:
     """The newest entries (the last `runs` runs and what made `current` live), verified, read-only:
     what `status` and the audit read, at any ledger length."""
     trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
-    return read_recent(target.transport, target.layout, loaded.root, target.name, trusted, current, runs)
+    return read_recent(
+        target.transport, target.layout, loaded.root, witness_name(target.name, target.host), trusted, current, runs
+    )
 
 
 def decision_entries(loaded: LoadedConfig, env_name: str) -> list[dict[str, Any]]:
@@ -59,7 +62,17 @@ def decision_entries(loaded: LoadedConfig, env_name: str) -> list[dict[str, Any]
 def recorder_for(loaded: LoadedConfig, target: Target, run: str, redactor: Redactor) -> Recorder:
     signer = local_signer(loaded.root)
     trusted = trusted_ids(loaded.config.ledger.trusted_keys, signer)
-    return Recorder(target.transport, target.layout, loaded.root, target.name, run, redactor, signer, trusted)
+    return Recorder(
+        target.transport,
+        target.layout,
+        loaded.root,
+        target.name,
+        run,
+        redactor,
+        signer,
+        trusted,
+        witness=witness_name(target.name, target.host),
+    )
 
 
 @contextmanager
@@ -71,10 +84,12 @@ def session(
     redactor: Redactor,
     *,
     take_lock: bool = True,
+    host: Host | None = None,
     target: Target | None = None,
 ) -> Iterator[Session]:
-    """`target`: a connection the caller already opened (and closes), else one is opened here."""
-    with nullcontext(target) if target is not None else open_target(loaded, env_name) as target:
+    """`target`: a connection the caller already opened (and closes), else one is opened here
+    (`host`: which host of a fleet)."""
+    with nullcontext(target) if target is not None else open_target(loaded, env_name, host) as target:
         target.transport.mkdir(target.layout.state)
         held = (
             lock.acquire(target.transport, target.layout, env_name, run, release, target.env.lock_stale_after)
@@ -102,7 +117,11 @@ def _release(target: Target, held: lock.Held, env_name: str) -> None:
     try:
         lock.release(target.transport, target.layout, held)
     except FreigabeError as exc:
-        note = f"; the lock could not be released ({exc.message}): `freigabe unlock {env_name}` once the target answers"
+        hosts = f" --hosts {target.host}" if target.host else ""
+        note = (
+            f"; the lock{f' of {target.host}' if target.host else ''} could not be released ({exc.message}): "
+            f"`freigabe unlock {env_name}{hosts}` once the target answers"
+        )
         failing = sys.exc_info()[1]
         if isinstance(failing, FreigabeError):
             failing.message += note  # the error that ended the run stays the one shown
@@ -112,8 +131,10 @@ def _release(target: Target, held: lock.Held, env_name: str) -> None:
 
 
 def record(loaded: LoadedConfig, env_name: str, run: str, event: Event, **data: Any) -> dict[str, Any]:
-    """One ledger entry written under the lock (an attestation, a waiver): never beside a running deploy."""
-    with session(loaded, env_name, run, None, REDACTOR) as s:
+    """One ledger entry written under the lock (an attestation, a waiver): never beside a running deploy.
+    In a fleet it goes to the primary host (the `migrate` host, else the first)."""
+    hosts = environment_hosts(loaded, env_name)
+    with session(loaded, env_name, run, None, REDACTOR, host=primary(hosts)) as s:
         return s.recorder.record_now(event, **data)
 
 
@@ -122,6 +143,10 @@ def new_run_id() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+Finished = Callable[[RunResult, dict[str, list[dict[str, Any]]]], None]
+UnderLock = Callable[[Session, Plan], None]
 
 
 def run_plan(
@@ -134,35 +159,30 @@ def run_plan(
     bundle_path: Path | None = None,
     scan: BundleScan | None = None,
     sleep: Callable[[float], None] | None = None,
-    under_lock: Callable[[Session], None] | None = None,
+    under_lock: UnderLock | None = None,
     take_lock: bool = True,
-    finished: Callable[[RunResult, list[dict[str, Any]]], None] | None = None,
-    target: Target | None = None,
+    finished: Finished | None = None,
+    targets: dict[str, Target] | None = None,
 ) -> RunResult:
-    """Run `plan` on its environment's target; raise the FreigabeError that ended a failed run.
+    """Run `plan` on its environment's host or hosts; raise the FreigabeError that ended a failed run.
 
-    `under_lock` runs first, holding the lock (the checks that must not race another run);
-    `finished` gets the result and this run's ledger entries however the run ended (evidence)."""
-    run = run or new_run_id()
-    with session(loaded, plan.environment, run, plan.release, redactor, take_lock=take_lock, target=target) as s:
-        if under_lock is not None:
-            under_lock(s)
-        ctx = RunContext(
-            plan=plan,
-            t=s.target.transport,
-            layout=s.target.layout,
-            recorder=s.recorder,
-            redactor=redactor,
-            reporter=reporter or QuietReporter(),
-            log_dir=loaded.state_dir / "runs" / run,
-            bundle_path=bundle_path,
-            scan=scan,
-            sleep=sleep or time.sleep,
-            github=loaded.config.github,
-        )
-        executor = Executor(ctx)
-        try:
-            return executor.execute()
-        finally:
-            if finished is not None and s.recorder.entries:
-                finished(executor.result, s.recorder.entries)
+    `under_lock` runs first on each host, holding its lock, with that host's part of the plan (the
+    checks that must not race another run); `finished` gets the result and this run's ledger
+    entries per host ("" for the only host) however the run ended (evidence); `targets`: connections
+    the caller opened for its checks (by host name), used for the run and closed by the caller."""
+    from freigabe.engine.orchestrator import Orchestrator
+
+    return Orchestrator(
+        loaded,
+        plan,
+        redactor=redactor,
+        run=run or new_run_id(),
+        reporter=reporter,
+        bundle_path=bundle_path,
+        scan=scan,
+        sleep=sleep or time.sleep,
+        under_lock=under_lock,
+        take_lock=take_lock,
+        finished=finished,
+        targets=targets,
+    ).run()

@@ -29,6 +29,7 @@ class Head:
 
 class Witness:
     def __init__(self, root: Path, env: str) -> None:
+        """`env` names the copy: the environment, or `<env>/<host>` for one host of a fleet."""
         self.path = root / ".freigabe" / "ledger" / f"{env}.jsonl"
         self.head_path = self.path.with_suffix(".head.json")
 

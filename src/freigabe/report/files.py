@@ -23,7 +23,11 @@ _JINJA = Environment(
 
 def html(report: Report, md_text: str | None = None) -> str:
     t = report.t
-    chart = svg(report.plan.steps, t["abort_policy"], t["rollback_policy"], report.plan.release) if report.plan else ""
+    chart = (
+        svg(report.plan.shown_steps, t["abort_policy"], t["rollback_policy"], report.plan.release)
+        if report.plan
+        else ""
+    )
     return _JINJA.get_template("report.html.j2").render(
         r=report, markdown=md_text if md_text is not None else markdown.render(report), flowchart_svg=chart
     )

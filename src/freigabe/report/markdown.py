@@ -87,7 +87,7 @@ def render(r: Report) -> str:
             [t["step"], t["what"], t["source"], t["duration"], t["on_failure"]],
             [
                 [f"{i + 1}. {s.id}", r.tr(s.title), s.source, f"~{s.expected_seconds:g} s", r.policy_text(s)]
-                for i, s in enumerate(plan.steps)
+                for i, s in enumerate(plan.shown_steps)
             ],
         )
         for m in r.migrations():
@@ -95,6 +95,17 @@ def render(r: Report) -> str:
             out += _table(
                 ["#", t["statement"], t["kind"], t["why"]],
                 [[i, f"`{st['sql']}`", st["kind"], st["why"]] for i, st in enumerate(m["statements"], 1)],
+            )
+        if plan.fleet is not None:  # every host, what it serves and what it will do; the batches and policy
+            out += [
+                "",
+                f"{plan.fleet.strategy}: {' → '.join(', '.join(b) for b in plan.fleet.batches)}; "
+                f"unreachable host: {plan.fleet.on_unreachable}",
+                "",
+            ]
+            out += _table(
+                ["host", "roles", "live", "will"],
+                [[h.name, ", ".join(h.roles), h.current_release or "—", h.does] for h in plan.hosts],
             )
     for key, area in (("s2", "repo"), ("s3", "github"), ("s4", "server")):
         out += ["", f"## {t[key]}", ""]
@@ -130,7 +141,10 @@ def render(r: Report) -> str:
         out += [f"{i + 1}. {md(reason)}" for i, reason in enumerate(r.reasons())]
     out += ["", f"## {t['s7']}", ""]
     if plan:
-        out += [*fenced("mermaid", mermaid(plan.steps, t["abort_policy"], t["rollback_policy"], plan.release)), ""]
+        out += [
+            *fenced("mermaid", mermaid(plan.shown_steps, t["abort_policy"], t["rollback_policy"], plan.release)),
+            "",
+        ]
     out += [f"## {t['s8']}", "", f"### {t['preconditions']}", ""]
     out += [f"- [{'x' if ok else ' '}] {md(text)}" for ok, text in r.preconditions()]
     out += ["", f"### {t['phases']}", ""]

@@ -80,7 +80,7 @@ class Report:
     def acceptance(self) -> list[str]:
         if self.plan is None:
             return []
-        steps = self.plan.steps
+        steps = self.plan.shown_steps
         gates = [s for s in steps if s.id.startswith("gate.")]
         health = [s for s in steps if s.action == "health.check"]
         out = [self.t["acc_gates"].format(n=len(gates)), self.t["acc_health"].format(n=len(health))]
@@ -97,7 +97,8 @@ class Report:
         reasons from the `migration.pending` finding's evidence."""
         if self.plan is None:
             return []
-        planned = next((s.args.get("planned") for s in self.plan.steps if s.action == "migrations.run"), None) or []
+        steps = self.plan.shown_steps
+        planned = next((s.args.get("planned") for s in steps if s.action == "migrations.run"), None) or []
         listed: list[dict[str, Any]] = next(
             (f.evidence.get("migrations", []) for f in self.findings if f.id == "migration.pending"), []
         )
@@ -120,7 +121,7 @@ class Report:
         ]
         before.append(self.t["no_approval"])
         during = []
-        for step in self.plan.steps if self.plan else []:
+        for step in self.plan.shown_steps if self.plan else []:
             if step.on_failure == "abort":
                 during.append(self.t["abort_gate"].format(s=step.id))
             elif step.on_failure == "rollback":

@@ -150,24 +150,105 @@ def to_markdown(ev: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fleet_summary(run: str, by_host: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A fleet's run: every host's evidence, tied by the run id, with what the fleet did as a whole."""
+    hosts = {name: summarize(run, entries) for name, entries in sorted(by_host.items())}
+    mine = [e for entries in by_host.values() for e in entries if e.get("run") == run]
+    skew = {}
+    for entry in mine:
+        if entry["event"] == "fleet.switched":
+            skew[entry["data"]["batch"]] = entry["data"]
+    skipped: dict[str, str] = {}
+    fleet: dict[str, Any] = {}
+    for entry in mine:
+        if entry["event"] == "run.started" and entry["data"].get("fleet"):
+            fleet = fleet or entry["data"]["fleet"]
+            skipped.update(entry["data"]["fleet"].get("skipped") or {})
+        elif entry["event"] == "fleet.skipped":
+            skipped[entry["data"]["host"]] = entry["data"].get("reason", "")
+    outcomes = {name: ev["outcome"] for name, ev in hosts.items()}
+    first = next(iter(hosts.values()))
+    return {
+        "run": run,
+        "environment": first["environment"],
+        "plan": first["plan"],
+        "release": first["release"],
+        "bundle": first["bundle"],
+        "fleet": {
+            "hosts": fleet.get("hosts", sorted(hosts)),
+            "strategy": fleet.get("strategy"),
+            "batches": fleet.get("batches"),
+            "on_unreachable": fleet.get("on_unreachable"),
+            "skipped": skipped,
+            "switch_batches": [skew[k] for k in sorted(skew)],
+            "skew_ms": max((b["skew_ms"] for b in skew.values()), default=None),
+        },
+        "outcome": "deployed"
+        if set(outcomes.values()) == {"deployed"}
+        else ", ".join(f"{n}: {o}" for n, o in outcomes.items()),
+        "outcomes": outcomes,
+        "hosts": hosts,
+    }
+
+
+def fleet_markdown(ev: dict[str, Any]) -> str:
+    fleet = ev["fleet"]
+    lines = [
+        f"# Evidence — run {ev['run']} ({ev['environment']}, fleet of {len(fleet['hosts'])} hosts)",
+        "",
+        f"- Outcome: **{ev['outcome']}**",
+        f"- Plan: `{ev['plan']}`; strategy {fleet['strategy']}, batches {fleet['batches']}, "
+        f"unreachable hosts: {fleet['on_unreachable']}",
+        f"- Release: `{ev['release']}`; bundle SHA-256 `{(ev.get('bundle') or {}).get('sha256', '—')}`",
+        f"- Switch skew (first to last rename): {fleet['skew_ms']} ms"
+        + "".join(f"; batch {b['batch']}: {b['skew_ms']} ms over {len(b['hosts'])}" for b in fleet["switch_batches"]),
+    ]
+    lines += [f"- Left out: {name} ({why})" for name, why in fleet["skipped"].items()]
+    lines += ["", "| host | outcome | current before | current after | rollback |", "|---|---|---|---|---|"]
+    for name, host in ev["hosts"].items():
+        rollback = (host.get("rollback") or {}).get("status", "—")
+        lines.append(
+            f"| {name} | {host['outcome']} | {host['symlink']['before']} | {host['symlink']['after']} | {rollback} |"
+        )
+    for name, host in ev["hosts"].items():
+        lines += ["", to_markdown(host).replace("# Evidence", f"## {name}: evidence", 1)]
+    return "\n".join(lines) + "\n"
+
+
 def write_run_evidence(
-    loaded: LoadedConfig, env: str, run: str, entries: list[dict[str, Any]], out: Path | None = None
+    loaded: LoadedConfig, env: str, run: str, entries: dict[str, list[dict[str, Any]]], out: Path | None = None
 ) -> Path:
-    ev = REDACTOR.data(summarize(run, entries))
+    """`entries`: the ledger entries per host ("" for an environment's only host)."""
+    if list(entries) == [""]:
+        ev = REDACTOR.data(summarize(run, entries[""]))
+        markdown = to_markdown(ev)
+    else:
+        ev = REDACTOR.data(
+            fleet_summary(run, {h: e for h, e in entries.items() if any(x.get("run") == run for x in e)})
+        )
+        markdown = fleet_markdown(ev)
     folder = out or (_state(loaded) / "runs" / run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "evidence.json").write_text(json.dumps(ev, indent=2), encoding="utf-8")
-    (folder / "evidence.md").write_text(REDACTOR.text(to_markdown(ev)), encoding="utf-8")
+    (folder / "evidence.md").write_text(REDACTOR.text(markdown), encoding="utf-8")
     return folder
 
 
-def find_run(loaded: LoadedConfig, run: str) -> tuple[str, list[dict[str, Any]]]:
+def find_run(loaded: LoadedConfig, run: str) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """The environment of a run and its hosts' ledger entries (the local copies): "" is an
+    environment's only host; a fleet's hosts are `.freigabe/ledger/<env>/<host>.jsonl`."""
     folder = _state(loaded) / "ledger"
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for path in sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []:
         entries, _ = ledger.parse_lines(path.read_text(encoding="utf-8"))
         if any(e.get("run") == run for e in entries):
-            return path.stem, entries
-    raise UsageError(
-        f"run {run} is in no local ledger copy under {folder}; check the run id "
-        "(`freigabe status ENV` lists recent runs)"
-    )
+            relative = path.relative_to(folder).with_suffix("")
+            env, host = (relative.parts[0], relative.name) if len(relative.parts) > 1 else (relative.name, "")
+            found.setdefault(env, {})[host] = entries
+    if not found:
+        raise UsageError(
+            f"run {run} is in no local ledger copy under {folder}; check the run id "
+            "(`freigabe status ENV` lists recent runs)"
+        )
+    env = next(iter(found))
+    return env, found[env]

@@ -131,7 +131,7 @@ def apply_fix(loaded: LoadedConfig, env_name: str, key: str, plan_id: str, phras
         )
     plan = fix.plan
 
-    def approved(s: Session) -> None:
+    def approved(s: Session, _: Plan) -> None:
         s.recorder.record("plan.approved", plan=plan.id, kind="fix", phrase=FIX_PHRASE, by=actor(), finding=key)
 
     clears_lock = plan.steps[0].action == "lock.clear"

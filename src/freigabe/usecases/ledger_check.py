@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from freigabe.adapters.inventory import environment_hosts
 from freigabe.adapters.ledger_keys import reading_trust
 from freigabe.adapters.target import open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import ledger
+from freigabe.core.fleet import Host, witness_name
 from freigabe.engine.witness import Witness
+from freigabe.errors import TargetError
 
 
 @dataclass
@@ -41,12 +44,28 @@ class LedgerCheck:
         }
 
 
-def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
-    check = LedgerCheck(env_name)
+def verify_all(loaded: LoadedConfig, env_name: str) -> list[LedgerCheck]:
+    """The environment's ledger, or each ledger of a fleet's hosts (`<env> <host>`)."""
+    hosts = environment_hosts(loaded, env_name)
+    if len(hosts) == 1:
+        return [verify(loaded, env_name)]
+    return [verify(loaded, env_name, host) for host in hosts]
+
+
+def verify(loaded: LoadedConfig, env_name: str, host: Host | None = None) -> LedgerCheck:
+    check = LedgerCheck(f"{env_name} {host.name}" if host else env_name)
     trusted = reading_trust(loaded.root, loaded.config.ledger.trusted_keys)
-    with open_target(loaded, env_name) as target:
+    try:
+        target = open_target(loaded, env_name, host)
+    except TargetError as exc:
+        if host is None:
+            raise
+        check.problems.append(f"the host cannot be read ({exc.message}); verify again once it answers")
+        return check
+    with target:
         check.target_ledger = target.transport.exists(target.layout.ledger)
         raw = target.transport.read(target.layout.ledger) if check.target_ledger else b""
+        witness = Witness(loaded.root, witness_name(env_name, target.host))
     complete, torn = ledger.complete_prefix(raw)
     if torn:
         check.notes.append(
@@ -57,7 +76,6 @@ def verify(loaded: LoadedConfig, env_name: str) -> LedgerCheck:
     check.problems += [f"target: {p}" for p in parse_problems]
     check.target_entries = len(remote)
     check.problems += [f"target: {p}" for p in ledger.verify_chain(remote, trusted).problems]
-    witness = Witness(loaded.root, env_name)
     if witness.exists():
         local = witness.entries()
         check.local_entries = len(local)

@@ -8,10 +8,10 @@ import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
@@ -94,12 +94,39 @@ class Planned:
 
 
 def make_deploy_plan(
-    loaded: LoadedConfig, env_name: str, bundle_path: Path, now: datetime | None = None, audit: bool = True
+    loaded: LoadedConfig,
+    env_name: str,
+    bundle_path: Path,
+    now: datetime | None = None,
+    audit: bool = True,
+    hosts: list[str] | None = None,
+    fleet: dict[str, Any] | None = None,
 ) -> Planned:
-    """Verify and scan the bundle, read what is live, audit, decide, and lay out every step."""
+    """Verify and scan the bundle, read what is live, audit, decide, and lay out every step.
+    A fleet's plan holds every host (`hosts`: only these, to catch them up; `fleet`: strategy,
+    wave_size, on_unreachable chosen for this plan)."""
     info: BundleInfo = verify_local_bundle(bundle_path)
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
     layer1_check(loaded, scan, info.name)
+    # ---- fleets (issue 12): the same bundle checks, then one release for every host
+    if is_fleet(loaded, env_name):
+        from freigabe.usecases.fleet_plan import deploy_plan
+
+        when = now or datetime.now(UTC)
+        made = deploy_plan(loaded, env_name, info, bundle_ref(info, scan, bundle_path), when, hosts, fleet or {})
+        audited = (
+            run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
+            if audit
+            else AuditResult(env_name)
+        )
+        notes = [
+            w for w in _warnings(loaded, env_name, made.all_steps(), made.previous_release) if w not in made.warnings
+        ]
+        made = made.model_copy(update={"decision": audited.decision, "warnings": [*made.warnings, *notes]})
+        return Planned(made, scan, audited)
+    if hosts or fleet:
+        raise UsageError(f"--hosts, --strategy and --on-unreachable apply to fleets; {env_name} has one host")
+    # ---- one host
     target = open_target(loaded, env_name)
     try:
         current = target.current()
@@ -235,7 +262,9 @@ def load_plan(loaded: LoadedConfig, plan_id: str) -> Plan:
 # ---------------------------------------------------------------- checks
 
 
-def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> list[str]:
+def stale_reasons(
+    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None, host: str = ""
+) -> list[str]:
     reasons = []
     if loaded.digest != plan.inputs.config_digest:
         reasons.append("freigabe.toml changed since the plan was made")
@@ -244,7 +273,8 @@ def stale_reasons(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_
             f"the bundle changed (SHA-256 {plan.inputs.bundle_sha256[:12]}… → {(bundle_sha256 or 'missing')[:12]}…)"
         )
     if current != plan.inputs.current_release:
-        reasons.append(f"the live release changed ({plan.inputs.current_release or 'none'} → {current or 'none'})")
+        on = f" on {host}" if host else ""
+        reasons.append(f"the live release{on} changed ({plan.inputs.current_release or 'none'} → {current or 'none'})")
     return reasons
 
 
@@ -259,8 +289,10 @@ def replan_command(plan: Plan) -> str:
     return f"freigabe plan {env} --bundle {bundle}"
 
 
-def refuse_if_stale(plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None) -> None:
-    reasons = stale_reasons(plan, loaded, current, bundle_sha256)
+def refuse_if_stale(
+    plan: Plan, loaded: LoadedConfig, current: str | None, bundle_sha256: str | None, host: str = ""
+) -> None:
+    reasons = stale_reasons(plan, loaded, current, bundle_sha256, host)
     if reasons:
         raise StalePlan(
             f"plan {plan.id[:12]} is stale: {'; '.join(reasons)}; make a new plan with "

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from freigabe.adapters.bundle import PREFIX, SUFFIX, scan_verified_bundle, verify_local_bundle
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import pipeline
 from freigabe.core.layout import Layout
@@ -48,6 +48,19 @@ def run_preflight(
     env = loaded.config.environment(env_name)
     name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
     bundle = bundle_ref(info, scan, bundle_path)
+    if is_fleet(loaded, env_name):  # fleets (issue 12): every host, each in its own temporary copy
+        from freigabe.usecases.fleet_plan import preflight_plan
+
+        fleet_plan = preflight_plan(loaded, env_name, bundle, name, info.sha256)
+        with InterruptGuard():
+            return run_plan(
+                loaded,
+                fleet_plan,
+                redactor=redactor_for(fleet_plan),
+                reporter=reporter,
+                bundle_path=bundle_path,
+                scan=scan,
+            )
     with open_target(loaded, env_name) as target:
         current = target.current()
     folder = f"{Layout(env.deploy_path).state}/preflight/{name}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from freigabe.adapters.bundle import file_sha256
 from freigabe.adapters.health import run_health_check
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.pipeline import health_step_args
 from freigabe.core.plan import Plan
@@ -70,16 +70,20 @@ def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = Non
             "add requires_stable_in and stable_for, or use `freigabe deploy`"
         )
     source_name = env.promotion.requires_stable_in
-    with open_target(loaded, source_name) as source:
-        current = source.current()
-        entries = target_entries(loaded, source)
-        mark = read_marks(source).get(current or "", {}).get("mark")
-    if current is None:
-        raise ApprovalError(f"NO-GO: nothing is live on {source_name}; deploy there first")
-    if mark != "good":
-        raise ApprovalError(f"NO-GO: {current} on {source_name} is not marked good ({mark or 'unmarked'})")
-    since = live_since(entries, current)
-    bundle = bundle_of(entries, current)
+    current: str | None
+    if is_fleet(loaded, source_name):  # a fleet is stable when every host is (issue 12)
+        current, since, bundle = _fleet_source(loaded, source_name)
+    else:
+        with open_target(loaded, source_name) as source:
+            current = source.current()
+            entries = target_entries(loaded, source)
+            mark = read_marks(source).get(current or "", {}).get("mark")
+        if current is None:
+            raise ApprovalError(f"NO-GO: nothing is live on {source_name}; deploy there first")
+        if mark != "good":
+            raise ApprovalError(f"NO-GO: {current} on {source_name} is not marked good ({mark or 'unmarked'})")
+        since = live_since(entries, current)
+        bundle = bundle_of(entries, current)
     if since is None or bundle is None:
         raise ApprovalError(
             f"NO-GO: the ledger of {source_name} does not show {current} going live "
@@ -101,6 +105,35 @@ def check_stability(loaded: LoadedConfig, env_name: str, now: float | None = Non
                 f"{result.reason}); production stays as it is"
             )
     return Stability(source_name, current, since, age, bundle)
+
+
+def _fleet_source(loaded: LoadedConfig, source_name: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    """The release every host of the source fleet serves, marked good, and since when all of them have
+    served it verified (the latest host counts); refused when a host is unreachable or drifted."""
+    from freigabe.usecases.fleet import read_fleet
+
+    fleet = read_fleet(loaded, source_name)
+    if fleet.unreachable:
+        name, why = next(iter(fleet.unreachable.items()))
+        raise ApprovalError(f"NO-GO: host {name} of {source_name} cannot be reached ({why}); its state is unknown")
+    current = fleet.release
+    if current is None:
+        raise ApprovalError(f"NO-GO: nothing is live on {source_name}; deploy there first")
+    if fleet.drift:
+        listed = ", ".join(f"{n} serves {c or 'nothing'}" for n, c in fleet.drift.items())
+        raise ApprovalError(f"NO-GO: the hosts of {source_name} drifted ({listed}); bring them in line first")
+    sinces: list[str | None] = []
+    bundle = None
+    for name, host in fleet.hosts.items():
+        mark = (host.marks.get(current) or {}).get("mark")
+        if mark != "good":
+            raise ApprovalError(
+                f"NO-GO: {current} on {source_name} host {name} is not marked good ({mark or 'unmarked'})"
+            )
+        sinces.append(live_since(host.entries, current))
+        bundle = bundle or bundle_of(host.entries, current)
+    since = None if any(s is None for s in sinces) else max(s for s in sinces if s)
+    return current, since, bundle
 
 
 def find_bundle(loaded: LoadedConfig, bundle: dict[str, Any]) -> Path:

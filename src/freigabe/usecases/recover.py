@@ -8,7 +8,7 @@ that was live before that run, and verify it.
 
 from __future__ import annotations
 
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.runs import live_state
@@ -19,7 +19,13 @@ from freigabe.usecases.planning import make_recover_plan
 from freigabe.usecases.status import read_marks
 
 
-def plan_recover(loaded: LoadedConfig, env_name: str) -> Plan:
+def plan_recover(loaded: LoadedConfig, env_name: str, hosts: list[str] | None = None) -> Plan:
+    if is_fleet(loaded, env_name):
+        from freigabe.usecases.fleet_plan import recover_plan
+
+        return recover_plan(loaded, env_name, hosts)
+    if hosts:
+        raise UsageError(f"--hosts applies to fleets; {env_name} has one host")
     with open_target(loaded, env_name) as target:
         current = target.current()
         state = live_state(target_entries(loaded, target), current)

@@ -111,7 +111,7 @@ def apply_restore(
             f"(now {plan.id[:12]}); run `freigabe restore {env_name} --backup {backup}` again"
         )
 
-    def approved(s: Session) -> None:
+    def approved(s: Session, _: Plan) -> None:
         s.recorder.record("plan.approved", plan=plan.id, kind="restore", phrase=FIX_PHRASE, by=actor(), backup=backup)
 
     with InterruptGuard():

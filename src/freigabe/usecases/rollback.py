@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from freigabe.adapters.target import open_target
+from freigabe.adapters.target import is_fleet, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core.plan import Plan
 from freigabe.core.releases import previous_good
@@ -14,7 +14,13 @@ from freigabe.usecases.planning import make_rollback_plan
 from freigabe.usecases.status import list_releases, read_marks
 
 
-def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None) -> Plan:
+def plan_rollback(loaded: LoadedConfig, env_name: str, to: str | None = None, hosts: list[str] | None = None) -> Plan:
+    if is_fleet(loaded, env_name):
+        from freigabe.usecases.fleet_plan import switch_plan
+
+        return switch_plan(loaded, env_name, "rollback", hosts, to)
+    if hosts:
+        raise UsageError(f"--hosts applies to fleets; {env_name} has one host")
     target = open_target(loaded, env_name)
     try:
         releases = list_releases(target)

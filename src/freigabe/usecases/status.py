@@ -54,57 +54,67 @@ def leftovers(target: Target) -> list[str]:
 
 def status(loaded: LoadedConfig, env_name: str, runs: int = 8) -> Status:
     with open_target(loaded, env_name) as target:
-        current = target.current()
-        marks = read_marks(target)
-        entries = recent_entries(loaded, target, current, runs)
-        result = Status(env_name, target.env.deploy_path, current, deployed=bool(entries) or current is not None)
-        for name in sorted(list_releases(target), reverse=True):
-            mark = marks.get(name, {})
-            result.releases.append(
-                {
-                    "release": name,
-                    "current": name == current,
-                    "mark": mark.get("mark", "unmarked"),
-                    "reason": mark.get("reason", ""),
-                }
-            )
-        held, stale = lock.lock_state(target.transport, target.layout, target.env.lock_stale_after)
-        if held:
-            result.lock = {**held.to_json(), "text": lock.describe(held), "stale": stale}
-            if stale:
-                result.attention.append(
-                    {"problem": f"the deploy lock looks abandoned ({stale})", "command": f"freigabe unlock {env_name}"}
-                )
-        state = live_state(entries, current)
-        result.live = {"verified": state.verified, "known": state.known, "reason": state.reason, "run": state.run}
-        if state.unverified:
+        return host_status(loaded, target, runs)
+
+
+def host_status(loaded: LoadedConfig, target: Target, runs: int = 8) -> Status:
+    """One target's status (one host of a fleet: its commands name it with `--hosts`)."""
+    env_name = target.name
+    on = f" --hosts {target.host}" if target.host else ""
+    current = target.current()
+    marks = read_marks(target)
+    entries = recent_entries(loaded, target, current, runs)
+    result = Status(env_name, target.env.deploy_path, current, deployed=bool(entries) or current is not None)
+    for name in sorted(list_releases(target), reverse=True):
+        mark = marks.get(name, {})
+        result.releases.append(
+            {
+                "release": name,
+                "current": name == current,
+                "mark": mark.get("mark", "unmarked"),
+                "reason": mark.get("reason", ""),
+            }
+        )
+    held, stale = lock.lock_state(target.transport, target.layout, target.env.lock_stale_after)
+    if held:
+        result.lock = {**held.to_json(), "text": lock.describe(held), "stale": stale}
+        if stale:
             result.attention.append(
                 {
-                    "problem": f"the live release {current} was never verified: {state.reason}",
-                    "command": f"freigabe recover {env_name}",
+                    "problem": f"the deploy lock looks abandoned ({stale})",
+                    "command": f"freigabe unlock {env_name}{on}",
                 }
             )
-        elif current is not None and marks.get(current, {}).get("mark") == "bad":
-            why = marks[current].get("reason", "")
-            result.attention.append(
-                {
-                    "problem": f"the live release {current} is marked bad ({why})",
-                    "command": f"freigabe rollback {env_name} --to RELEASE, or deploy a fix",
-                }
-            )
-        ahead = schema_ahead_of(entries, current) if current else None
-        if ahead and ahead.breaking and ahead.backup:  # the live code may fail on the schema it runs against
-            result.attention.append(
-                {
-                    "problem": describe(ahead, env_name).split(" — ")[0],
-                    "command": f"freigabe restore {env_name} --backup {ahead.backup}",
-                }
-            )
-        stray = leftovers(target)
-        if stray and (held is None or stale):  # a dead run's lock: what it left is no one's
-            result.attention.append(
-                {"problem": f"crashed runs left {', '.join(stray)}", "command": f"freigabe cleanup {env_name}"}
-            )
+    state = live_state(entries, current)
+    result.live = {"verified": state.verified, "known": state.known, "reason": state.reason, "run": state.run}
+    if state.unverified:
+        result.attention.append(
+            {
+                "problem": f"the live release {current} was never verified: {state.reason}",
+                "command": f"freigabe recover {env_name}{on}",
+            }
+        )
+    elif current is not None and marks.get(current, {}).get("mark") == "bad":
+        why = marks[current].get("reason", "")
+        result.attention.append(
+            {
+                "problem": f"the live release {current} is marked bad ({why})",
+                "command": f"freigabe rollback {env_name}{on} --to RELEASE, or deploy a fix",
+            }
+        )
+    ahead = schema_ahead_of(entries, current) if current else None
+    if ahead and ahead.breaking and ahead.backup:  # the live code may fail on the schema it runs against
+        result.attention.append(
+            {
+                "problem": describe(ahead, env_name).split(" — ")[0],
+                "command": f"freigabe restore {env_name}{on} --backup {ahead.backup}",
+            }
+        )
+    stray = leftovers(target)
+    if stray and (held is None or stale):  # a dead run's lock: what it left is no one's
+        result.attention.append(
+            {"problem": f"crashed runs left {', '.join(stray)}", "command": f"freigabe cleanup {env_name}{on}"}
+        )
     for summary in run_summaries(entries, runs):
         result.runs.append(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import time
 
 from freigabe import failpoints
 from freigabe.core.plan import Step
@@ -26,6 +27,7 @@ def run(ctx: RunContext, step: Step, args: Switch) -> Outcome:
     with critical():  # the switch and its ledger entry: never one without the other
         after = t.replace_symlink(args.target, args.link)
         ctx.switched = True  # the link was replaced, even if it then reads back wrong
+        ctx.switched_at = time.monotonic()
         failpoints.hit("switch.recorded-before")
         ctx.recorder.record_now("switch", before=before, after=after, release=args.release)
     failpoints.hit("switch.recorded")

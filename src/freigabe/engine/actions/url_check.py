@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from freigabe.adapters import health
+from freigabe.adapters import health, http_client
 from freigabe.core.plan import Step
 from freigabe.core.steps import UrlCheck
 from freigabe.core.words import plural
@@ -15,7 +15,7 @@ from freigabe.engine.outcome import Outcome
 def run(ctx: RunContext, step: Step, args: UrlCheck) -> Outcome:
     url = args.url
     try:
-        response = httpx.get(url, timeout=10.0, follow_redirects=False)
+        response = http_client.get(url, timeout=10.0, follow_redirects=False)
     except httpx.HTTPError as exc:
         return Outcome(
             False,
