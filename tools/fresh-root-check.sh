@@ -27,12 +27,18 @@ for m in "${mounts[@]}"; do
   mkdir -p "$root/$m"
   mount --bind "/$m" "$root/$m"
 done
+# This machine's network, not the project's: name resolution, and the CA of an HTTPS egress proxy
+# where the machine's trust store has one (pip reads the system bundle through PIP_CERT).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null
+fi
 
 rm -rf "$root/root/freigabe"
 git clone -q "$repo" "$root/root/freigabe"
 started=$(date +%s)
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  LANG=C.UTF-8 PIP_DEFAULT_TIMEOUT=180 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+  LANG=C.UTF-8 PIP_DEFAULT_TIMEOUT=180 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
   bash -c 'cd /root/freigabe && bash .ci/run'
 echo "fresh root: .ci/run passed in $(( $(date +%s) - started )) s"
