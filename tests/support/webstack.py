@@ -114,8 +114,25 @@ def start_webstack(
     folder: Path, deploy_path: Path, root_var: str = "$realpath_root", control_timeout: str = "10s"
 ) -> WebStack:
     """nginx + PHP-FPM serving `deploy_path`/current/public. `control_timeout` is PHP-FPM's
-    process_control_timeout: how long a reload waits for running requests (0: it does not)."""
+    process_control_timeout: how long a reload waits for running requests (0: it does not).
+
+    A free port can be taken by another process between the look and the bind (parallel workers,
+    another suite on the machine): such a start is tried again on new ports, twice at most."""
     need("nginx", "php-fpm", "php-cli", "php-mysql")
+    for attempt in range(3):
+        try:
+            return _start(folder, deploy_path, root_var, control_timeout)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start(folder: Path, deploy_path: Path, root_var: str, control_timeout: str) -> WebStack:
     folder.mkdir(parents=True, exist_ok=True)
     fpm_port, port = free_port(), free_port()
     (folder / "php-fpm.conf").write_text(FPM_CONF.format(dir=folder, port=fpm_port, control_timeout=control_timeout))
@@ -148,9 +165,13 @@ def start_webstack(
         deadline = time.monotonic() + 20
         while not stack.fpm_pid_file.exists():
             if fpm.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"php-fpm did not start: {(folder / 'php-fpm.stderr').read_text()[-600:]}")
+                why = (folder / "php-fpm.stderr").read_text()[-600:]
+                raise (PortTaken if "Address already in use" in why else RuntimeError)(f"php-fpm did not start: {why}")
             time.sleep(0.05)
-        _wait_http(stack.url, nginx, folder / "nginx-error.log")
+        try:
+            _wait_http(stack.url, nginx, folder / "nginx-error.log")
+        except RuntimeError as exc:
+            raise (PortTaken if "Address already in use" in str(exc) else RuntimeError)(str(exc)) from None
     except BaseException:
         stack.stop()
         raise
