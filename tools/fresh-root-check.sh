@@ -21,8 +21,13 @@ fi
 mounts=(proc sys dev dev/pts dev/shm run)
 cleanup() {
   for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "$root/${mounts[i]}" 2>/dev/null || true; done
+  umount -l "$root" 2>/dev/null || true
 }
 trap cleanup EXIT
+# The root as a mount point of its own, as / is on a machine: the fleet tests give each host a
+# private mount namespace (unshare --propagation private needs / to be a mount).
+mount --bind "$root" "$root"
+mount --make-private "$root"
 for m in "${mounts[@]}"; do
   mkdir -p "$root/$m"
   mount --bind "/$m" "$root/$m"
@@ -30,6 +35,7 @@ done
 # This machine's network, not the project's: name resolution, and the CA of an HTTPS egress proxy
 # where the machine's trust store has one (pip reads the system bundle through PIP_CERT).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+cp /etc/hosts "$root/etc/hosts"  # debootstrap writes none; every installed machine has localhost in it
 if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
   cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
   chroot "$root" update-ca-certificates >/dev/null
