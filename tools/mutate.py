@@ -175,15 +175,15 @@ MUTANTS: list[Mutant] = [
     m(
         "rollback verification: restored release not checked at all",
         "src/freigabe/core/pipeline.py",
-        ("    return steps + _verify_steps(env, release, prefix, on_failure)", "    return steps"),
+        ("    return steps + (_verify_steps(env, release, prefix, on_failure) if web else [])", "    return steps"),
         tests=(f"{INV}::test_a_restored_release_that_fails_is_never_called_verified",),
     ),
     m(
         "rollback verification: restored release's health not checked",
         "src/freigabe/core/pipeline.py",
         (
-            "    return steps + _verify_steps(env, release, prefix, on_failure)",
-            "    return steps + _verify_steps(env, release, prefix, on_failure)[:1]",
+            "    return steps + (_verify_steps(env, release, prefix, on_failure) if web else [])",
+            "    return steps + (_verify_steps(env, release, prefix, on_failure)[:1] if web else [])",
         ),
         tests=(f"{INV}::test_a_restored_release_that_fails_is_never_called_verified",),
     ),
@@ -191,9 +191,9 @@ MUTANTS: list[Mutant] = [
         "rollback: a failure after the switch does not roll back",
         "src/freigabe/engine/executor.py",
         (
-            '            if ctx.switched and (step.on_failure == "rollback" or isinstance(outcome.error, '
+            '        if self.ctx.switched and (step.on_failure == "rollback" or isinstance(outcome.error, '
             "ConnectionLost)):",
-            "            if False:",
+            "        if False:",
         ),
         tests=(f"{E2E}::test_health_500_rolls_back",),
     ),
