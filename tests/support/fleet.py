@@ -167,7 +167,9 @@ class FleetHost:
 
     def start_web(self) -> None:
         self.namespace = _namespace(self.sshd.process.pid)
-        enter = ["nsenter", "--target", str(self.sshd.process.pid), "--mount", "--"]
+        # --root/--wd: entering a mount namespace resets the root to the namespace's own; keep the
+        # host's (the same on a machine, the chroot's inside a fresh-root check)
+        enter = ["nsenter", "--target", str(self.sshd.process.pid), "--mount", "--root", "--wd", "--"]
         (self.root / "shared" / "run").mkdir(parents=True, exist_ok=True)
         (self.root / "shared" / "run" / "php-fpm.pid").unlink(missing_ok=True)  # a killed master's
         fpm_conf = self.folder / "php-fpm.conf"
