@@ -430,19 +430,24 @@ def test_migrations_run_once_another_runner_holding_the_isolated_lock_is_no_succ
     checks migrate:status afterwards and does not switch to a release whose schema is not there."""
     live = staging.current()
     plan = staging.plan(staging.bundle("v2", ADD_PRICE))
+    lock = f"fixture-artisan-migrate:{staging.database}"  # the fixture artisan's lock for this database
     holder = subprocess.Popen(
-        staging.db.client("-e", "select get_lock('fixture-artisan-migrate', 0); select sleep(60)"),
+        staging.db.client("-e", f"select get_lock('{lock}', 0); select sleep(60)"),
         stdout=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
-        while staging.sql("select is_used_lock('fixture-artisan-migrate')") == "NULL":
+        while staging.sql(f"select is_used_lock('{lock}')") == "NULL":
             assert time.monotonic() < deadline, "the other runner never took the lock"
             time.sleep(0.05)
         code, output = staging.approve(plan)
     finally:
         holder.kill()
         holder.wait()
+        # the server keeps the killed client's session (and its lock) until its sleep ends: end it now
+        owner = staging.sql(f"select is_used_lock('{lock}')")
+        if owner != "NULL":
+            staging.sql(f"kill {int(owner)}")
     assert code == ExitCode.GATE, output
     assert "The [migrate] command is already running" in output  # artisan's own output, in the step's
     assert "exited 0 but 2025_02_01_000001_add_price is still pending" in output and "--isolated" in output
