@@ -206,6 +206,7 @@ class Executor:
         for wait in RECONNECT_WAITS:
             try:
                 self.ctx.t.reconnect()
+                self.ctx.recorder.resync()  # appends whose answer the old connection lost
                 return True
             except TargetError:
                 self.ctx.sleep(wait)

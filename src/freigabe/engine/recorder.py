@@ -232,6 +232,32 @@ class Recorder:
             self.entries += pending
             failpoints.hit("ledger.append.after")
 
+    def resync(self) -> None:
+        """After a lost connection: an append whose answer was lost may still have landed. What the
+        target's ledger holds past this run's last confirmed end is compared with what this run
+        sent, entry by entry; the entries found there are taken as written (never appended twice),
+        the rest wait for the next flush. Bytes that are not this run's are left for that flush's
+        compare-and-append to refuse."""
+        self._requeue()
+        if self._end is None or not self._buffer:
+            return
+        found = self.transport.read_tail(self.layout.ledger, self._end)
+        if found is None:
+            return
+        tail, landed = found[1], 0
+        for entry in self._buffer:
+            line = ledger.serialize(entry).encode()
+            if not tail.startswith(line):
+                break
+            head = Head(int(entry["seq"]), str(entry["hash"]), self._end, self._end + len(line))
+            self.witness.extend([entry], head)
+            self.head = entry
+            self.entries.append(entry)
+            self._end += len(line)
+            tail = tail[len(line) :]
+            landed += 1
+        self._buffer = self._buffer[landed:]
+
     def _requeue(self) -> None:
         """The appends not confirmed were not written: their entries go back first in the buffer."""
         unwritten = [e for _, pending, _, _ in self._inflight for e in pending]
