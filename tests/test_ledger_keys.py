@@ -119,3 +119,26 @@ def test_a_damaged_key_file_is_named(project: Project) -> None:
     os.chmod(key_file, 0o600)
     result = project.cli("ledger", "key")
     assert result.exit_code == ExitCode.CONFIG and f"{key_file} is not the base64" in result.output
+
+
+def test_hosts_opening_their_sessions_at_once_share_one_new_key(tmp_path: Path) -> None:
+    """A fleet's first deploy: every host's session asks for the key at the same moment."""
+    import threading
+
+    from freigabe.adapters.ledger_keys import local_signer
+
+    ids: list[str] = []
+    errors: list[Exception] = []
+
+    def ask() -> None:
+        try:
+            ids.append(local_signer(tmp_path).id)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(ids) == 16 and len(set(ids)) == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +24,7 @@ from freigabe.core.ledger import Signer, key_id
 from freigabe.errors import ConfigError
 
 ENV = "FREIGABE_LEDGER_KEY"
+_FIRST_USE = threading.Lock()
 
 
 def _raw(key: Ed25519PrivateKey) -> bytes:
@@ -58,16 +60,17 @@ def local_signer(root: Path) -> Signer:
     if os.environ.get(ENV):
         return _from_env()
     path = _path(root)
-    if path.is_file():
-        return _from_file(path)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        raise ConfigError(
-            f"inside GitHub Actions the ledger is signed with the key in {ENV}, and it is not set; "
-            "create one with `freigabe ledger key --new FILE`, store the file as the repository "
-            f"secret {ENV}, pass it in the step's env, and list its public key in [ledger] trusted_keys"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_new_key(path)
+    with _FIRST_USE:  # a fleet's hosts open their sessions at once: one key, made once and read whole
+        if path.is_file():
+            return _from_file(path)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            raise ConfigError(
+                f"inside GitHub Actions the ledger is signed with the key in {ENV}, and it is not set; "
+                "create one with `freigabe ledger key --new FILE`, store the file as the repository "
+                f"secret {ENV}, pass it in the step's env, and list its public key in [ledger] trusted_keys"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_new_key(path)
 
 
 def write_new_key(path: Path) -> Signer:
