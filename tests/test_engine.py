@@ -7,6 +7,7 @@ import json
 import pytest
 
 from freigabe import failpoints
+from freigabe.adapters.transport import LocalTransport
 from freigabe.config import parse_config
 from freigabe.core import pipeline
 from freigabe.core import steps as typed
@@ -93,3 +94,45 @@ def test_a_plan_holds_typed_steps(deployed: Project) -> None:
     plan = json.loads(deployed.cli("plan", "staging", "--bundle", str(bundle.path), "--json").raw)
     for step in plan["steps"]:
         REGISTRY[step["action"]].args.model_validate(step["args"])
+
+
+def test_under_the_lock_the_live_link_is_read_once(deployed: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a run holding the lock changes `current`, and its switch reads the link back: the lock's
+    look reads it, nothing else reads it again (every read is a round trip to a far target)."""
+    before, bundle = deployed.current(), deployed.build("v2")
+    plan = deployed.plan_id("staging", bundle.path)
+    link = str(deployed.deploy_path("staging") / "current")
+    reads: list[str] = []
+    readlink = LocalTransport.readlink
+
+    def counted(self: LocalTransport, path: str) -> str | None:
+        reads.append(path)
+        return readlink(self, path)
+
+    monkeypatch.setattr(LocalTransport, "readlink", counted)
+    result = deployed.cli("deploy", "staging", "--plan", plan, "--approve", "STAGING-TEST FREIGEGEBEN")
+    assert result.exit_code == 0, result.output
+    assert reads.count(link) == 2  # the lock's look, and the switch reading back what it made
+    mine = [e for e in deployed.ledger() if e["run"] == deployed.ledger()[-1]["run"]]
+    started = next(e for e in mine if e["event"] == "run.started")
+    finished = next(e for e in mine if e["event"] == "run.finished")
+    assert started["data"]["current_before"] == before
+    assert finished["data"]["current_after"] == deployed.current() != before
+
+
+def test_a_switch_to_a_release_that_is_not_there_changes_nothing(deployed: Project) -> None:
+    live, bundle = deployed.current(), deployed.build("v2")
+
+    def vanish() -> None:  # the release folder gone between extraction and the switch
+        releases = deployed.deploy_path("staging") / "releases"
+        new = [p for p in releases.iterdir() if p.name != live]
+        for p in new:
+            p.rename(releases.parent / f"moved-{p.name}")
+
+    failpoints.arm("step.before:switch", vanish)
+    result = deployed.deploy("staging", bundle.path)
+    assert result.exit_code == ExitCode.GATE, result.output
+    assert "is not a complete release on the target" in result.output
+    assert deployed.current() == live and deployed.served() == live
+    switches = [e for e in deployed.ledger() if e["event"] == "switch"]
+    assert all(e["data"]["after"] != "releases/missing" for e in switches)

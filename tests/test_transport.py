@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -14,10 +15,11 @@ import pytest
 
 from freigabe.adapters.bundle import scan_bundle
 from freigabe.adapters.transport import LocalTransport, Transport, open_transport
+from freigabe.adapters.transport.base import Begun, Claim, Looks
 from freigabe.adapters.transport.receive import PART, member_digest
 from freigabe.adapters.transport.ssh import SshTransport
 from freigabe.config.models import SshConfig
-from freigabe.errors import TargetError, UsageError
+from freigabe.errors import NoRelease, TargetError, UsageError
 
 from .support.sshd import Sshd
 
@@ -111,6 +113,84 @@ def test_replace_symlink_refuses_a_real_directory(t: Transport, tmp_path: Path) 
     (tmp_path / "current").mkdir()
     with pytest.raises(TargetError, match="real directory"):
         t.replace_symlink("releases/x", str(tmp_path / "current"))
+
+
+def test_replace_symlink_only_to_a_release_folder(t: Transport, tmp_path: Path) -> None:
+    (tmp_path / "releases" / "r1").mkdir(parents=True)
+    (tmp_path / "releases" / "f").write_text("a file")
+    current = str(tmp_path / "current")
+    assert t.replace_symlink("releases/r1", current) == "releases/r1"
+    for pointed in ("releases/missing", "releases/f", "/nonexistent/abs"):
+        with pytest.raises(NoRelease, match=r"not a complete release on the target \(.* is not a directory\)"):
+            t.replace_symlink(pointed, current)
+        assert os.readlink(current) == "releases/r1"
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".current")] == []
+
+
+def _looks(base: Path, offset: int = 0, claim: Claim | None = None) -> Looks:
+    return Looks(str(base / "running"), str(base / "current"), str(base / "ledger.jsonl"), offset, claim)
+
+
+def test_begin_locks_then_ends_orphans_and_looks_in_one_go(t: Transport, tmp_path: Path) -> None:
+    lock = str(tmp_path / "deploy.lock")
+    (tmp_path / "releases" / "r1").mkdir(parents=True)
+    (tmp_path / "current").symlink_to("releases/r1")
+    (tmp_path / "ledger.jsonl").write_bytes(b"first\nsecond\n")
+    (tmp_path / "running").mkdir()
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a gone run's command
+    (tmp_path / "running" / "x.pgid").write_text(f"{orphan.pid}\n")
+    marker = tmp_path / "plans" / "p.ran"
+    claim = Claim(str(marker), '{"plan": "p"}', "r1")
+    assert t.begin(lock, b"mine", _looks(tmp_path, 6, claim)) == Begun(
+        [orphan.pid], "releases/r1", (13, b"second\n"), True
+    )
+    assert orphan.wait(timeout=10) != 0 and os.listdir(tmp_path / "running") == []
+    assert marker.read_text() == '{"plan": "p"}' and (tmp_path / "deploy.lock").read_bytes() == b"mine"
+    # held: None, and nothing else is done (no orphan ended, no claim made)
+    (tmp_path / "running" / "y.pgid").write_text("999999\n")
+    marker.unlink()
+    assert t.begin(lock, b"other", _looks(tmp_path, 0, claim)) is None
+    assert (tmp_path / "running" / "y.pgid").exists() and not marker.exists()
+    assert (tmp_path / "deploy.lock").read_bytes() == b"mine"
+
+
+def test_begin_claims_only_while_the_planned_release_serves(t: Transport, tmp_path: Path) -> None:
+    lock, marker = str(tmp_path / "deploy.lock"), tmp_path / "plans" / "p.ran"
+    (tmp_path / "releases" / "r2").mkdir(parents=True)
+    # no ledger, no `current`: a first deploy's plan (it saw no release) claims
+    begun = t.begin(lock, b"a", _looks(tmp_path, 0, Claim(str(marker), "one", None)))
+    assert begun == Begun([], None, None, True) and marker.read_text() == "one"
+    t.unlock(lock)
+    # the plan spent already: False, the marker left as it was
+    begun = t.begin(lock, b"a", _looks(tmp_path, 0, Claim(str(marker), "two", None)))
+    assert begun is not None and begun.claimed is False and marker.read_text() == "one"
+    t.unlock(lock)
+    # `current` (absolute form) serves another release than the plan saw: not tried
+    (tmp_path / "current").symlink_to(tmp_path / "releases" / "r2")
+    other = tmp_path / "plans" / "q.ran"
+    begun = t.begin(lock, b"a", _looks(tmp_path, 0, Claim(str(other), "x", "r1")))
+    assert begun is not None and begun.claimed is None and not other.exists()
+    t.unlock(lock)
+    begun = t.begin(lock, b"a", _looks(tmp_path, 0, Claim(str(other), "x", "r2")))
+    assert begun is not None and begun.claimed is True and other.read_text() == "x"
+
+
+def test_begin_that_cannot_look_does_not_keep_the_lock(t: Transport, tmp_path: Path) -> None:
+    (tmp_path / "running").write_text("a file where the folder goes")
+    with pytest.raises(TargetError):
+        t.begin(str(tmp_path / "deploy.lock"), b"mine", _looks(tmp_path))
+    assert not (tmp_path / "deploy.lock").exists()
+
+
+def test_release_removes_only_this_runs_lock(t: Transport, tmp_path: Path) -> None:
+    lock, beat = tmp_path / "deploy.lock", tmp_path / "deploy.lock.heartbeat"
+    lock.write_bytes(b'{"run": "other"}')
+    beat.write_text("1 other")
+    assert not t.release(str(lock), b'{"run": "mine"}', str(beat))
+    assert lock.exists() and beat.exists()
+    assert t.release(str(lock), b'{"run": "other"}', str(beat))
+    assert not lock.exists() and not beat.exists()
+    assert not t.release(str(lock), b'{"run": "other"}', str(beat))  # gone already: nothing to do
 
 
 def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:

@@ -88,6 +88,10 @@ class TargetError(FreigabeError):
     exit_code = ExitCode.TARGET
 
 
+class NoRelease(TargetError):
+    """A link switch refused: what it would point at is not a directory (`current` left as it was)."""
+
+
 class RunInterrupted(FreigabeError):
     """A signal stopped the run before the switch; the unfinished release was removed."""
 

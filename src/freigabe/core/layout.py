@@ -85,7 +85,11 @@ class Layout:
         return posixpath.join("releases", name)
 
     def release_of(self, link: str | None) -> str | None:
-        """The release name a `current` link points at (relative or absolute form)."""
-        if not link:
-            return None
-        return posixpath.basename(link.rstrip("/")) or None
+        return release_of(link)
+
+
+def release_of(link: str | None) -> str | None:
+    """The release name a `current` link points at (relative or absolute form)."""
+    if not link:
+        return None
+    return posixpath.basename(link.rstrip("/")) or None

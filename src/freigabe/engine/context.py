@@ -39,13 +39,25 @@ class RunContext:
     failure: str | None = None  # why the run is rolling back (the bad mark's reason)
     counter: int = 0  # steps run, for the step log names
     switched_at: float | None = None  # time.monotonic() right after `current` was replaced (a fleet's skew)
+    link_known: bool = False  # `link` is where `current` points (seen under the lock); else read it
+    link: str | None = None
 
     @property
     def run(self) -> str:
         return self.recorder.run
 
     def current(self) -> str | None:
-        return self.layout.release_of(self.t.readlink(self.layout.current))
+        """The release `current` serves. Under the lock only this run changes the link, and its
+        switch reads it back: a link seen under the lock (`knows_link`) stays true until the run's
+        next switch, so it is not read again. A switch that did not answer makes it unknown."""
+        return self.layout.release_of(self.current_link())
+
+    def current_link(self) -> str | None:
+        """Where the `current` link points, as written (see `current`)."""
+        return self.link if self.link_known else self.t.readlink(self.layout.current)
+
+    def knows_link(self, link: str | None, known: bool = True) -> None:
+        self.link, self.link_known = link, known
 
     def log(self, step: Step) -> Path:
         self.log_dir.mkdir(parents=True, exist_ok=True)

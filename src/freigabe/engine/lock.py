@@ -19,6 +19,7 @@ from typing import Any
 
 from freigabe.adapters.identity import actor
 from freigabe.adapters.transport import Transport
+from freigabe.adapters.transport.base import Begun, Claim, Looks
 from freigabe.core.layout import Layout
 from freigabe.errors import FreigabeError, LockHeld
 
@@ -135,12 +136,28 @@ class Heartbeat:
 class Held:
     info: LockInfo
     heartbeat: Heartbeat
+    begun: Begun  # what the run saw as it took the lock
+    content: bytes  # the lock file as written: released only while it still says this
 
 
-def acquire(transport: Transport, layout: Layout, env: str, run: str, release: str | None, stale_after: float) -> Held:
+def acquire(
+    transport: Transport,
+    layout: Layout,
+    env: str,
+    run: str,
+    release: str | None,
+    stale_after: float,
+    ledger_from: int,
+    claim: Claim | None = None,
+) -> Held:
+    """Take the lock and, in the same look, what a run needs first (see Transport.begin):
+    `ledger_from` is the offset the local copy of the ledger has seen up to."""
     info = LockInfo(actor(), socket.gethostname(), os.getpid(), run, time.time(), release)
-    if transport.lock(layout.lock, json.dumps(info.to_json()).encode()):
-        return Held(info, Heartbeat(transport, layout, run).start())
+    content = json.dumps(info.to_json()).encode()
+    looks = Looks(running_folder(layout), layout.current, layout.ledger, ledger_from, claim)
+    begun = transport.begin(layout.lock, content, looks)
+    if begun is not None:
+        return Held(info, Heartbeat(transport, layout, run).start(), begun, content)
     held = read_lock(transport, layout)
     assert held is not None
     stale = stale_reason(held, read_heartbeat(transport, layout), stale_after)
@@ -153,11 +170,15 @@ def acquire(transport: Transport, layout: Layout, env: str, run: str, release: s
 
 
 def release(transport: Transport, layout: Layout, held: Held) -> None:
+    """Stop the heartbeat, then remove the lock and the heartbeat file, only if the lock is still
+    this run's (one look): a lock cleared and taken by another run meanwhile is left to it."""
     held.heartbeat.stop()
-    current = read_lock(transport, layout)
-    if current is not None and current.run == held.info.run:
-        transport.remove(heartbeat_path(layout))
-        transport.unlock(layout.lock)
+    transport.release(layout.lock, held.content, heartbeat_path(layout))
+
+
+def running_folder(layout: Layout) -> str:
+    """Where a run records the process groups of its commands (ended by the next run that locks)."""
+    return f"{layout.state}/running"
 
 
 def lock_state(transport: Transport, layout: Layout, stale_after: float) -> tuple[LockInfo | None, str | None]:

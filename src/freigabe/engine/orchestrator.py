@@ -42,7 +42,7 @@ from freigabe.core.words import plural
 from freigabe.engine.context import RunContext
 from freigabe.engine.executor import Executor, Failed, Stop
 from freigabe.engine.outcome import Outcome, QuietReporter, Reporter, RunResult
-from freigabe.engine.session import Finished, Session, UnderLock, session
+from freigabe.engine.session import ClaimFor, Finished, PlanClaim, Session, UnderLock, session
 from freigabe.errors import (
     ConnectionLost,
     FreigabeError,
@@ -127,11 +127,13 @@ class Orchestrator:
         take_lock: bool,
         finished: Finished | None,
         targets: dict[str, Target] | None = None,
+        claim: PlanClaim | None = None,
     ) -> None:
         self.loaded, self.plan, self.redactor, self.run_id = loaded, plan, redactor, run
         self.reporter = reporter or QuietReporter()
         self.bundle_path, self.scan, self.sleep = bundle_path, scan, sleep
         self.under_lock, self.take_lock, self.finished = under_lock, take_lock, finished
+        self.claim = claim
         self.targets = targets or {}  # connections the caller opened for its checks (it closes them)
         self.multi = plan.is_fleet
         self.policy = plan.fleet
@@ -200,6 +202,7 @@ class Orchestrator:
                         take_lock=self.take_lock,
                         host=self._config_host(r) if self.multi else None,
                         target=self.targets.get(r.name),
+                        claim=self._claim_for(r),
                     )
                 )
                 if self.under_lock is not None:
@@ -236,6 +239,12 @@ class Orchestrator:
             error = LockHeld(f"{first.error.message} (host {first.name}); nothing was changed on any host")
         raise error from None
 
+    def _claim_for(self, r: HostRun) -> ClaimFor | None:
+        claim = self.claim
+        if claim is None:
+            return None
+        return lambda layout: claim(layout, r.view)
+
     def _config_host(self, r: HostRun) -> Host:
         from freigabe.adapters.inventory import environment_hosts
 
@@ -262,7 +271,7 @@ class Orchestrator:
     def _context(self, r: HostRun, s: Session) -> RunContext:
         folder = self.loaded.state_dir / "runs" / self.run_id
         reporter = HostReporter(self.reporter, r.name, self._print) if self.multi else self.reporter
-        return RunContext(
+        context = RunContext(
             plan=r.view,
             t=s.target.transport,
             layout=s.target.layout,
@@ -275,6 +284,9 @@ class Orchestrator:
             sleep=self.sleep,
             github=self.loaded.config.github,
         )
+        if s.held is not None:  # the lock's look saw `current`
+            context.knows_link(s.held.begun.current)
+        return context
 
     def _close(self) -> None:
         def one(r: HostRun) -> None:

@@ -28,6 +28,7 @@ from freigabe.errors import AppendConflict, LedgerError
 from freigabe.interrupts import critical
 
 Repair = Callable[[int, bytes], None]  # (size of the complete part, the torn bytes)
+Looked = tuple[int, tuple[int, bytes] | None]  # (offset, read_tail's answer from it)
 
 
 def _lines_with_offsets(data: bytes, base: int) -> list[tuple[int, bytes]]:
@@ -44,15 +45,18 @@ def sync(
     witness: Witness,
     trusted: set[str] | None,
     repair: Repair | None = None,
+    looked: Looked | None = None,
 ) -> dict[str, Any] | None:
-    """Bring the witness up to the target's ledger and return the target's last entry.
+    """Bring the witness up to the target's ledger and return the target's last entry (`looked`:
+    the tail already read, with the offset it was read from, as the lock was taken).
 
     Raises LedgerError (exit 10) when the target lost entries the witness holds, when an entry
     the witness saw was changed, or when what the target gained does not verify."""
     path = layout.ledger
     head = witness.head()
     base = head.offset if head is not None else 0
-    tail = t.read_tail(path, base)  # one look: the size and what the target gained since the head
+    # one look: the size and what the target gained since the head
+    tail = looked[1] if looked is not None and looked[0] == base else t.read_tail(path, base)
     if tail is None:
         if head is not None or witness.last() is not None:
             raise LedgerError(
@@ -126,6 +130,7 @@ class Recorder:
         signer: Signer,
         trusted: set[str] | None = None,
         witness: str | None = None,
+        looked: Looked | None = None,
     ) -> None:
         self.transport = transport
         self.layout = layout
@@ -137,10 +142,12 @@ class Recorder:
         self.entries: list[dict[str, Any]] = []  # this run's entries, written
         self._buffer: list[dict[str, Any]] = []
         self._torn: tuple[int, bytes] | None = None
-        self._end: int | None = None  # the ledger's size after this run's last append
+        self._end = 0  # the ledger's size after this run's last append (set below)
         self._inflight: list[tuple[Pending, list[dict[str, Any]], int, bytes]] = []
         transport.mkdir(layout.state)  # once per run, not per append
-        self.head = sync(transport, layout, self.witness, trusted, repair=self._note_torn)
+        self.head = sync(transport, layout, self.witness, trusted, repair=self._note_torn, looked=looked)
+        seen = self.witness.head()  # where this run's first append expects the ledger to end (a torn
+        self._end = seen.size if seen is not None else 0  # line is cut back to there); none: no ledger yet
         if self._torn is not None:
             self._repair(*self._torn)
 
@@ -190,9 +197,6 @@ class Recorder:
         pending, self._buffer = self._buffer, []
         data = "".join(ledger.serialize(e) for e in pending).encode()
         with critical():
-            if self._end is None:
-                head = self.witness.head()
-                self._end = head.size if head is not None else (self.transport.size(self.layout.ledger) or 0)
             failpoints.hit("ledger.append.before")
             try:
                 handle = self.transport.append(self.layout.ledger, data, expect_size=self._end)
@@ -239,7 +243,7 @@ class Recorder:
         the rest wait for the next flush. Bytes that are not this run's are left for that flush's
         compare-and-append to refuse."""
         self._requeue()
-        if self._end is None or not self._buffer:
+        if not self._buffer:
             return
         found = self.transport.read_tail(self.layout.ledger, self._end)
         if found is None:

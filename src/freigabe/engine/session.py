@@ -21,14 +21,17 @@ from freigabe.adapters.bundle import BundleScan
 from freigabe.adapters.inventory import environment_hosts
 from freigabe.adapters.ledger_keys import local_signer, reading_trust, trusted_ids
 from freigabe.adapters.target import Target, open_target
+from freigabe.adapters.transport.base import Claim
 from freigabe.config import LoadedConfig
 from freigabe.core.events import Event
 from freigabe.core.fleet import Host, primary, witness_name
+from freigabe.core.layout import Layout
 from freigabe.core.plan import Plan
 from freigabe.core.redact import REDACTOR, Redactor
 from freigabe.engine import lock
 from freigabe.engine.outcome import Reporter, RunResult
-from freigabe.engine.recorder import Recorder, decisions, read_entries, read_recent
+from freigabe.engine.recorder import Looked, Recorder, decisions, read_entries, read_recent
+from freigabe.engine.witness import Witness
 from freigabe.errors import FreigabeError
 
 
@@ -37,6 +40,17 @@ class Session:
     target: Target
     recorder: Recorder
     held: lock.Held | None
+
+    def current(self) -> str | None:
+        """The live release: as seen when the lock was taken (only a run holding it changes `current`)."""
+        if self.held is None:
+            return self.target.current()
+        return self.target.layout.release_of(self.held.begun.current)
+
+    @property
+    def claimed(self) -> bool | None:
+        """The session's claim (see Claim): made, found made already (False), or not tried (None)."""
+        return self.held.begun.claimed if self.held is not None else None
 
 
 def target_entries(loaded: LoadedConfig, target: Target) -> list[dict[str, Any]]:
@@ -59,7 +73,9 @@ def decision_entries(loaded: LoadedConfig, env_name: str) -> list[dict[str, Any]
     return decisions(loaded.root, env_name)
 
 
-def recorder_for(loaded: LoadedConfig, target: Target, run: str, redactor: Redactor) -> Recorder:
+def recorder_for(
+    loaded: LoadedConfig, target: Target, run: str, redactor: Redactor, looked: Looked | None = None
+) -> Recorder:
     signer = local_signer(loaded.root)
     trusted = trusted_ids(loaded.config.ledger.trusted_keys, signer)
     return Recorder(
@@ -72,7 +88,14 @@ def recorder_for(loaded: LoadedConfig, target: Target, run: str, redactor: Redac
         signer,
         trusted,
         witness=witness_name(target.name, target.host),
+        looked=looked,
     )
+
+
+def _ledger_from(loaded: LoadedConfig, target: Target) -> int:
+    """Where the local copy of the target's ledger has seen it up to: the tail to read from."""
+    head = Witness(loaded.root, witness_name(target.name, target.host)).head()
+    return head.offset if head is not None else 0
 
 
 @contextmanager
@@ -86,26 +109,35 @@ def session(
     take_lock: bool = True,
     host: Host | None = None,
     target: Target | None = None,
+    claim: ClaimFor | None = None,
 ) -> Iterator[Session]:
     """`target`: a connection the caller already opened (and closes), else one is opened here
-    (`host`: which host of a fleet)."""
+    (`host`: which host of a fleet); `claim`: what to claim as the lock is taken (see Claim)."""
     with nullcontext(target) if target is not None else open_target(loaded, env_name, host) as target:
         target.transport.mkdir(target.layout.state)
+        # One look as the lock is taken: holding it, whatever is still recorded as running belongs
+        # to a run that is gone and is ended; `current` and the ledger's new tail are read.
+        offset = _ledger_from(loaded, target)
         held = (
-            lock.acquire(target.transport, target.layout, env_name, run, release, target.env.lock_stale_after)
+            lock.acquire(
+                target.transport,
+                target.layout,
+                env_name,
+                run,
+                release,
+                target.env.lock_stale_after,
+                offset,
+                claim(target.layout) if claim is not None else None,
+            )
             if take_lock
             else None
         )
         try:
-            recorder = recorder_for(loaded, target, run, redactor)
+            recorder = recorder_for(loaded, target, run, redactor, (offset, held.begun.ledger) if held else None)
             if held is not None:
-                # Holding the lock, whatever is still recorded as running belongs to a run that is gone.
-                running = f"{target.layout.state}/running"
-                ended = target.transport.end_orphans(running)
-                if ended:
-                    recorder.record_now("orphans.ended", process_groups=ended)
-                target.transport.mkdir(running)
-                target.transport.track_processes(running)
+                if held.begun.ended:
+                    recorder.record_now("orphans.ended", process_groups=held.begun.ended)
+                target.transport.track_processes(lock.running_folder(target.layout))
             yield Session(target, recorder, held)
         finally:
             target.transport.track_processes(None)
@@ -147,6 +179,8 @@ def new_run_id() -> str:
 
 Finished = Callable[[RunResult, dict[str, list[dict[str, Any]]]], None]
 UnderLock = Callable[[Session, Plan], None]
+ClaimFor = Callable[[Layout], Claim]
+PlanClaim = Callable[[Layout, Plan], Claim]  # a host's claim, from its layout and its part of the plan
 
 
 def run_plan(
@@ -163,13 +197,15 @@ def run_plan(
     take_lock: bool = True,
     finished: Finished | None = None,
     targets: dict[str, Target] | None = None,
+    claim: PlanClaim | None = None,
 ) -> RunResult:
     """Run `plan` on its environment's host or hosts; raise the FreigabeError that ended a failed run.
 
     `under_lock` runs first on each host, holding its lock, with that host's part of the plan (the
     checks that must not race another run); `finished` gets the result and this run's ledger
     entries per host ("" for the only host) however the run ended (evidence); `targets`: connections
-    the caller opened for its checks (by host name), used for the run and closed by the caller."""
+    the caller opened for its checks (by host name), used for the run and closed by the caller;
+    `claim`: what each host's session claims as it takes the lock (`under_lock` sees if it did)."""
     from freigabe.engine.orchestrator import Orchestrator
 
     return Orchestrator(
@@ -185,4 +221,5 @@ def run_plan(
         take_lock=take_lock,
         finished=finished,
         targets=targets,
+        claim=claim,
     ).run()

@@ -23,6 +23,7 @@ from freigabe.usecases.migrations import schema_noted
 from freigabe.usecases.planning import (
     check_phrase,
     claim_plan,
+    plan_claim,
     plan_marker,
     refuse_if_ran,
     refuse_if_stale,
@@ -148,8 +149,11 @@ def _run(
 
     def approved(s: Session, view: Plan) -> None:
         with refusals_noted(loaded, plan):  # again under the lock: another run may have finished meanwhile
-            refuse_if_stale(view, loaded, s.target.current(), prepared.sha256, host=s.target.host)
-            claim_plan(s.target.transport, s.target.layout, plan, run)
+            refuse_if_stale(view, loaded, s.current(), prepared.sha256, host=s.target.host)
+            if s.claimed is False:  # the lock's look found the plan spent
+                refuse_if_ran(s.target.transport, s.target.layout, plan)
+            if s.claimed is None:
+                claim_plan(s.target.transport, s.target.layout, plan, run)
         s.recorder.record(
             "plan.approved", plan=plan.id, kind=plan.kind, phrase=plan.approval_phrase, by=actor(), release=plan.release
         )
@@ -173,4 +177,5 @@ def _run(
             under_lock=approved,
             finished=finished,
             targets=targets,
+            claim=lambda layout, view: plan_claim(layout, plan, run, view.inputs.current_release),
         )

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
 from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
+from freigabe.adapters.transport.base import Claim
 from freigabe.config import LoadedConfig
 from freigabe.config.models import (
     DEFAULT_PHRASES,
@@ -329,10 +330,17 @@ def refuse_if_ran(transport: Transport, layout: Layout, plan: Plan) -> None:
 
 def claim_plan(transport: Transport, layout: Layout, plan: Plan, run: str) -> None:
     """Spend the plan's approval on this run, atomically (two runs of one plan: one wins)."""
+    claim = plan_claim(layout, plan, run, None)
     transport.mkdir(f"{layout.state}/plans")
-    data = json.dumps({"plan": plan.id, "run": run, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
-    if not transport.lock(plan_marker(layout, plan), data.encode()):
+    if not transport.lock(claim.path, claim.content.encode()):
         refuse_if_ran(transport, layout, plan)
+
+
+def plan_claim(layout: Layout, plan: Plan, run: str, live: str | None) -> Claim:
+    """The plan's marker, made as the run takes the lock if `live` still serves (then the plan is
+    not stale there: everything else stale_reasons looks at is local and was checked before)."""
+    data = json.dumps({"plan": plan.id, "run": run, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return Claim(plan_marker(layout, plan), data, live)
 
 
 class Aborted(ApprovalError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from freigabe.adapters.transport.receive import Received
+from freigabe.core.layout import release_of
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,61 @@ class PathKind:
 
     kind: str
     link: str | None = None  # where a symlink points
+
+
+@dataclass(frozen=True)
+class Begun:
+    """What a run sees at the moment it takes the lock, under it: the process groups of a gone run
+    it ended, where `current` points, and the ledger's (size, bytes from the offset asked for),
+    None if there is none. One round trip over SSH."""
+
+    ended: list[int]
+    current: str | None
+    ledger: tuple[int, bytes] | None
+    claimed: bool | None = None  # the claim made (False: its file was there), None: not tried
+
+
+def no_release(target: str, pointed: str) -> str:
+    return f"{target} is not a complete release on the target ({pointed} is not a directory)"
+
+
+def begin_in_turns(t: Transport, lock: str, content: bytes, looks: Looks) -> Begun | None:
+    """`begin` made of the single operations, one after the other (for a target without a turn to save)."""
+    if not t.lock(lock, content):
+        return None
+    try:
+        ended = t.end_orphans(looks.running)
+        t.mkdir(looks.running)
+        link, claim, claimed = t.readlink(looks.current), looks.claim, None
+        if claim is not None and release_of(link) == claim.release:
+            t.mkdir(posixpath.dirname(claim.path))
+            claimed = t.lock(claim.path, claim.content.encode())
+        return Begun(ended, link, t.read_tail(looks.ledger, looks.offset), claimed)
+    except BaseException:
+        t.unlock(lock)  # all or nothing: a run that cannot look does not hold the lock
+        raise
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A file `begin` creates (never over one) while it holds the lock, only if `current` then
+    serves `release` (None: no release): a plan's approval spent, in the same look."""
+
+    path: str
+    content: str
+    release: str | None
+
+
+@dataclass(frozen=True)
+class Looks:
+    """Where `begin` looks once it holds the lock: the folder of recorded process groups (ended,
+    then made), the `current` link, the ledger from `offset` on; and what it may claim."""
+
+    running: str
+    current: str
+    ledger: str
+    offset: int
+    claim: Claim | None = None
 
 
 class Pending:
@@ -113,11 +170,19 @@ class Transport(Protocol):
     def rename(self, source: str, dest: str) -> None: ...
     def symlink(self, target: str, path: str) -> None: ...
     def replace_symlink(self, target: str, path: str) -> str | None:
-        """Atomic: a new link renamed over `path` (rename(2)); returns what `path` points at after."""
+        """Atomic: a new link renamed over `path` (rename(2)); returns what `path` points at after.
+        Only to a directory (a release): else NoRelease, and `path` is left as it was."""
 
     def sha256(self, path: str) -> str: ...
     def disk_free(self, path: str) -> int: ...
     def lock(self, path: str, content: bytes) -> bool: ...
+    def begin(self, lock: str, content: bytes, looks: Looks) -> Begun | None:
+        """Take the run's lock (created with `content`, never over an existing one: None then) and,
+        holding it, end a gone run's processes and look (see Begun): all or nothing."""
+
+    def release(self, lock: str, content: bytes, heartbeat: str) -> bool:
+        """Remove `lock` and `heartbeat` if the lock still holds `content` (this run's); False if not."""
+
     def unlock(self, path: str) -> None: ...
     def track_processes(self, folder: str | None) -> None:
         """Record each command's process group under `folder` while it runs (None: stop recording)."""

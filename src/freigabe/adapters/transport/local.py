@@ -18,9 +18,18 @@ from typing import Self, TypeVar
 
 from freigabe import failpoints
 from freigabe.adapters.transport import receive
-from freigabe.adapters.transport.base import CommandResult, LineSink, PathKind, Pending
+from freigabe.adapters.transport.base import (
+    Begun,
+    CommandResult,
+    LineSink,
+    Looks,
+    PathKind,
+    Pending,
+    begin_in_turns,
+    no_release,
+)
 from freigabe.adapters.transport.receive import Received
-from freigabe.errors import AppendConflict, TargetError
+from freigabe.errors import AppendConflict, NoRelease, TargetError
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -309,6 +318,9 @@ class LocalTransport:
             raise TargetError(
                 f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe manage the link"
             )
+        pointed = os.path.join(os.path.dirname(path), target)
+        if not os.path.isdir(pointed) or os.path.islink(pointed):
+            raise NoRelease(no_release(target, pointed))
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(6)}")
         try:
             os.symlink(target, tmp)
@@ -343,6 +355,16 @@ class LocalTransport:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return True
+
+    def begin(self, lock: str, content: bytes, looks: Looks) -> Begun | None:
+        return begin_in_turns(self, lock, content, looks)
+
+    def release(self, lock: str, content: bytes, heartbeat: str) -> bool:
+        if self.read_optional(lock) != content:
+            return False
+        self.remove(heartbeat)
+        self.unlock(lock)
         return True
 
     def unlock(self, path: str) -> None:

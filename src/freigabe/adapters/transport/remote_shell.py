@@ -51,6 +51,7 @@ fg_kind() {
 fg_cat() { if [ -f "$1" ]; then s=$(fg_b64 < "$1") && fg_ok "$s" || fg_err "reading $1 failed"; else fg_ok -; fi; }
 fg_switch() {
   if [ -d "$2" ] && [ ! -L "$2" ]; then rm -f -- "$1"; fg_err "$2 is a real directory"; return 1; fi
+  if [ ! -d "$3" ] || [ -L "$3" ]; then rm -f -- "$1"; fg_err "$3 is not a directory"; return 1; fi
   if s=$(mv -fT -- "$1" "$2" 2>&1); then fg_ok "$(readlink -- "$2" | fg_b64)"; else rm -f -- "$1"; fg_err "$s"; fi
 }
 fg_size() {
@@ -96,7 +97,7 @@ fg_rename() { s=$(mv -fT -- "$1" "$2" 2>&1) && fg_ok || fg_err "$s"; }
 fg_symlink() { s=$(ln -s -- "$1" "$2" 2>&1) && fg_ok || fg_err "$s"; }
 fg_df() { s=$(stat -f -c '%a %S' -- "$1" 2>&1) && fg_ok "$s" || fg_err "$s"; }
 fg_sha256() { s=$(sha256sum -- "$1" 2>&1) && fg_ok "${s%% *}" || fg_err "$s"; }
-fg_orphans() {
+fg_end_groups() {
   e=
   for f in "$1"/*.pgid; do
     [ -e "$f" ] || continue
@@ -104,12 +105,36 @@ fg_orphans() {
     if kill -0 -"$p" 2>/dev/null; then kill -TERM -"$p" 2>/dev/null; e="$e $p"; fi
   done
   if [ -n "$e" ]; then sleep 1; for p in $e; do kill -KILL -"$p" 2>/dev/null; done; fi
-  fg_ok $e
+  echo $e
 }
+fg_orphans() { fg_ok $(fg_end_groups "$1"); }
 fg_lock() {
   if s=$( (set -C; base64 -d > "$1") 2>&1); then fg_ok 1
   elif [ -e "$1" ]; then fg_ok 0
   else fg_err "$s"; fi
+}
+fg_begin() {
+  if s=$( (set -C; base64 -d > "$1") 2>&1); then :
+  elif [ -e "$1" ]; then fg_ok 0; return
+  else fg_err "$s"; return 1; fi
+  e=$(fg_end_groups "$5" | tr ' ' ,); s=$(mkdir -p -- "$5" 2>&1) || { rm -f -- "$1"; fg_err "$s"; return 1; }
+  r=-; c=-; k=-
+  if [ -L "$4" ]; then r=$(readlink -- "$4"); c=$(printf '%s' "$r" | fg_b64); r=${r%/}; r=${r##*/}; fi
+  if [ -n "$6" ] && [ "$r" = "$8" ]; then
+    if s=$(mkdir -p -- "${6%/*}" 2>&1) && (set -C; printf '%s' "$7" > "$6") 2>/dev/null; then k=1
+    elif [ -e "$6" ]; then k=0
+    else rm -f -- "$1"; fg_err "${s:-creating $6 failed}"; return 1; fi
+  fi
+  if [ -f "$2" ]; then
+    z=$(stat -c %s -- "$2") && t=$(tail -c "+$(( $3 + 1 ))" -- "$2" | fg_b64) || {
+      rm -f -- "$1"; fg_err "reading $2 failed"; return 1; }
+  else z=- t=; fi
+  fg_ok 1 "${e:--}" "$c" "$z" "$k" "$t"
+}
+fg_release() {
+  if [ -f "$1" ] && [ "$(base64 -d | sha256sum)" = "$(sha256sum < "$1")" ]; then
+    s=$(rm -f -- "$2" "$1" 2>&1) && fg_ok 1 || fg_err "$s"
+  else cat >/dev/null; fg_ok 0; fi
 }
 """
 

@@ -28,11 +28,11 @@ import asyncssh
 
 from freigabe import failpoints
 from freigabe.adapters.transport import receive, remote_sh
-from freigabe.adapters.transport.base import CommandResult, LineSink, PathKind, Pending
+from freigabe.adapters.transport.base import Begun, CommandResult, LineSink, Looks, PathKind, Pending, no_release
 from freigabe.adapters.transport.receive import Received
 from freigabe.adapters.transport.remote_shell import NO_SHELL, PostedFailed, Reply, Request, Shell, ShellGone
 from freigabe.config.models import SshConfig
-from freigabe.errors import AppendConflict, ConnectionLost, TargetError, UsageError
+from freigabe.errors import AppendConflict, ConnectionLost, NoRelease, TargetError, UsageError
 
 T = TypeVar("T")
 
@@ -531,16 +531,19 @@ class SshTransport:
         """Atomic: a new link at a temporary name, renamed over `path` (rename(2) on the server) and
         read back, in one round trip (the link is sent ahead without waiting)."""
         tmp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{secrets.token_hex(6)}")
+        pointed = posixpath.join(posixpath.dirname(path), target)
         self._post("switching the link", path, Request("symlink", (target, tmp)))
         failpoints.hit("switch.tmp-link")
         try:
-            reply = self._op("switching the link", path, Request("switch", (tmp, path)))
+            reply = self._op("switching the link", path, Request("switch", (tmp, path, pointed)))
         except TargetError as exc:
             if "is a real directory" in exc.message:
                 raise TargetError(
                     f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe "
                     "manage the link"
                 ) from None
+            if "is not a directory" in exc.message:
+                raise NoRelease(no_release(target, pointed)) from None
             raise
         return reply.decoded().decode("utf-8", "surrogateescape").rstrip("\n") or None
 
@@ -574,6 +577,27 @@ class SshTransport:
 
     def lock(self, path: str, content: bytes) -> bool:
         return self._op("creating the lock", path, Request("lock", (path,), content)).payload == "1"
+
+    def begin(self, lock: str, content: bytes, looks: Looks) -> Begun | None:
+        """Lock, end a gone run's processes, make the folder, read `current` and the ledger's tail:
+        one request, one round trip (remote_shell.py `fg_begin`; it removes the lock again if a look fails)."""
+        claim = looks.claim
+        args = [lock, looks.ledger, str(looks.offset), looks.current, looks.running]
+        if claim is not None:
+            args += [claim.path, claim.content, claim.release or "-"]
+        reply = self._op("creating the lock", lock, Request("begin", tuple(args), content), timeout=60)
+        taken, ended, link, size, claimed, data = [*reply.payload.split(" ", 5), "", "", "", "", ""][:6]
+        if taken != "1":
+            return None
+        return Begun(
+            ended=[] if ended == "-" else [int(p) for p in ended.split(",")],
+            current=None if link == "-" else base64.b64decode(link).decode("utf-8", "surrogateescape"),
+            ledger=None if size == "-" else (int(size), base64.b64decode(data)),
+            claimed=None if claimed == "-" else claimed == "1",
+        )
+
+    def release(self, lock: str, content: bytes, heartbeat: str) -> bool:
+        return self._op("removing the lock", lock, Request("release", (lock, heartbeat), content)).payload == "1"
 
     def unlock(self, path: str) -> None:
         self.remove(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 import time
 
 from freigabe import failpoints
@@ -10,22 +9,27 @@ from freigabe.core.plan import Step
 from freigabe.core.steps import Switch
 from freigabe.engine.context import RunContext
 from freigabe.engine.outcome import Outcome
-from freigabe.errors import StepFailed
+from freigabe.errors import NoRelease, StepFailed
 from freigabe.interrupts import critical
 
 
 def run(ctx: RunContext, step: Step, args: Switch) -> Outcome:
-    t = ctx.t
-    release_dir = posixpath.join(posixpath.dirname(args.link), args.target)
-    seen = t.kinds([args.link, release_dir])
-    before = seen[args.link].link
-    if seen[release_dir].kind != "dir":
-        raise StepFailed(f"{args.target} is not a complete release on the target")
+    is_current = args.link == ctx.layout.current
+    before = ctx.current_link() if is_current else ctx.t.readlink(args.link)
+    known = is_current and ctx.link_known  # seen under the lock: kept up to date below
     # Everything before the switch is on record before it happens: the entries travel ahead of
     # the switch, and if they cannot be written the switch is not made (the transport skips it).
     ctx.recorder.flush(wait=False)
     with critical():  # the switch and its ledger entry: never one without the other
-        after = t.replace_symlink(args.target, args.link)
+        if known:
+            ctx.knows_link(None, known=False)  # until the switch answers with what the link now says
+        try:  # the link is made only to a release folder (checked in the same round trip)
+            after = ctx.t.replace_symlink(args.target, args.link)
+        except NoRelease as exc:
+            ctx.knows_link(before, known)
+            raise StepFailed(exc.message) from None
+        if known:
+            ctx.knows_link(after)
         ctx.switched = True  # the link was replaced, even if it then reads back wrong
         ctx.switched_at = time.monotonic()
         failpoints.hit("switch.recorded-before")
