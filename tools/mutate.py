@@ -270,10 +270,25 @@ MUTANTS: list[Mutant] = [
         tests=(f"{INV}::test_deploys_started_at_the_same_moment_run_one_at_a_time", "tests/test_transport.py"),
     ),
     m(
-        "lock: acquire ignores a held lock",
-        "src/freigabe/engine/lock.py",
-        ("    if transport.lock(layout.lock, json.dumps(info.to_json()).encode()):", "    if True:"),
+        "lock: taking it ignores a held lock",
+        "src/freigabe/adapters/transport/base.py",
+        ("    if not t.lock(lock, content):\n        return None", "    t.lock(lock, content)"),
         tests=(f"{INV}::test_deploys_started_at_the_same_moment_run_one_at_a_time",),
+    ),
+    m(
+        "lock: the remote lock does not exclude",
+        "src/freigabe/adapters/transport/remote_shell.py",
+        (
+            """fg_begin() {\n  if s=$( (set -C; base64 -d > "$1") 2>&1); then :""",
+            """fg_begin() {\n  if s=$( (base64 -d > "$1") 2>&1); then :""",
+        ),
+        tests=("tests/test_transport.py::test_begin_locks_then_ends_orphans_and_looks_in_one_go",),
+    ),
+    m(
+        "current: the switch's answer is not kept (the old link taken for live)",
+        "src/freigabe/engine/actions/switch.py",
+        ("        if known:\n            ctx.knows_link(after)", "        pass"),
+        tests=("tests/test_engine.py::test_under_the_lock_the_live_link_is_read_once",),
     ),
     # -- backup
     m(
@@ -306,7 +321,7 @@ MUTANTS: list[Mutant] = [
             "    marker = plan_marker(layout, plan)\n    if transport.exists(marker):",
             "    marker = plan_marker(layout, plan)\n    if False:",
         ),
-        ("    if not transport.lock(plan_marker(layout, plan), data.encode()):", "    if False:"),
+        ("    if not transport.lock(claim.path, claim.content.encode()):", "    if False:"),
         tests=("tests/test_interrupts.py::test_a_plan_runs_once",),
     ),
     m(
