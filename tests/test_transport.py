@@ -19,7 +19,7 @@ from freigabe.adapters.transport.base import Begun, Claim, Looks
 from freigabe.adapters.transport.receive import PART, member_digest
 from freigabe.adapters.transport.ssh import SshTransport
 from freigabe.config.models import SshConfig
-from freigabe.errors import NoRelease, TargetError, UsageError
+from freigabe.errors import NoRelease, StepFailed, TargetError, UsageError
 
 from .support.sshd import Sshd
 
@@ -191,6 +191,24 @@ def test_release_removes_only_this_runs_lock(t: Transport, tmp_path: Path) -> No
     assert t.release(str(lock), b'{"run": "other"}', str(beat))
     assert not lock.exists() and not beat.exists()
     assert not t.release(str(lock), b'{"run": "other"}', str(beat))  # gone already: nothing to do
+
+
+def test_expect_missing_guards_the_changes_after_it(t: Transport, tmp_path: Path) -> None:
+    t.expect_missing(str(tmp_path / "new"), "new is there already")
+    t.write(str(tmp_path / "made"), b"1")
+    t.settle()
+    assert (tmp_path / "made").read_bytes() == b"1"
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "dangling").symlink_to("nowhere")
+    for there in ("taken", "dangling"):
+        with pytest.raises(StepFailed, match=f"^{there} is there already$"):
+            t.expect_missing(str(tmp_path / there), f"{there} is there already")
+            t.write(str(tmp_path / f"after-{there}"), b"2")
+            t.settle()
+        assert not (tmp_path / f"after-{there}").exists()
+    t.write(str(tmp_path / "later"), b"3")  # the transport goes on after the refusal
+    t.settle()
+    assert (tmp_path / "later").read_bytes() == b"3"
 
 
 def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:

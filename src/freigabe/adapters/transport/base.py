@@ -150,6 +150,10 @@ class Transport(Protocol):
     def settle(self) -> None:
         """Wait until every change made so far is done; TargetError for the first that failed."""
 
+    def expect_missing(self, path: str, problem: str) -> None:
+        """Guard the changes made after it: if anything is at `path`, they are not made and
+        StepFailed(`problem`) is raised, at once or by the next settle (no round trip of its own)."""
+
     def truncate(self, path: str, size: int) -> None: ...
     def exists(self, path: str) -> bool: ...
     def kinds(self, paths: Sequence[str]) -> dict[str, PathKind]:

@@ -29,7 +29,7 @@ from freigabe.adapters.transport.base import (
     no_release,
 )
 from freigabe.adapters.transport.receive import Received
-from freigabe.errors import AppendConflict, NoRelease, TargetError
+from freigabe.errors import AppendConflict, NoRelease, StepFailed, TargetError
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -356,6 +356,10 @@ class LocalTransport:
         finally:
             os.close(fd)
         return True
+
+    def expect_missing(self, path: str, problem: str) -> None:
+        if os.path.lexists(path):
+            raise StepFailed(problem)
 
     def begin(self, lock: str, content: bytes, looks: Looks) -> Begun | None:
         return begin_in_turns(self, lock, content, looks)

@@ -39,6 +39,7 @@ fg_call() { fg_id=$1; shift; if [ -n "$fg_failed" ]; then cat >/dev/null; fg_rep
 fg_post() { fg_call "$@" || fg_failed=1; }
 fg_reset() { fg_failed=; fg_id=$1; fg_ok; }
 fg_b64() { base64 -w0 </dev/stdin; }
+fg_absent() { if [ -e "$1" ] || [ -L "$1" ]; then fg_reply ERR exists; return 1; else fg_ok; fi; }
 fg_exists() { if [ -e "$1" ] || [ -L "$1" ]; then fg_ok 1; else fg_ok 0; fi; }
 fg_isdir() { if [ -d "$1" ] && [ ! -L "$1" ]; then fg_ok 1; else fg_ok 0; fi; }
 fg_kind() {

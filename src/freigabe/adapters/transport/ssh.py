@@ -32,7 +32,7 @@ from freigabe.adapters.transport.base import Begun, CommandResult, LineSink, Loo
 from freigabe.adapters.transport.receive import Received
 from freigabe.adapters.transport.remote_shell import NO_SHELL, PostedFailed, Reply, Request, Shell, ShellGone
 from freigabe.config.models import SshConfig
-from freigabe.errors import AppendConflict, ConnectionLost, NoRelease, TargetError, UsageError
+from freigabe.errors import AppendConflict, ConnectionLost, NoRelease, StepFailed, TargetError, UsageError
 
 T = TypeVar("T")
 
@@ -367,6 +367,8 @@ class SshTransport:
         try:
             return self._loop.call(factory())
         except PostedFailed as exc:
+            if exc.request.op == "absent" and exc.reply.payload == "exists":  # expect_missing's guard
+                raise StepFailed(exc.request.action) from None
             where = exc.request.args[0] if exc.request.args else ""
             raise self._failure(exc.request.action or exc.request.op, where, exc.reply) from None
         except ShellGone as exc:
@@ -577,6 +579,9 @@ class SshTransport:
 
     def lock(self, path: str, content: bytes) -> bool:
         return self._op("creating the lock", path, Request("lock", (path,), content)).payload == "1"
+
+    def expect_missing(self, path: str, problem: str) -> None:
+        self._post(problem, path, Request("absent", (path,)))
 
     def begin(self, lock: str, content: bytes, looks: Looks) -> Begun | None:
         """Lock, end a gone run's processes, make the folder, read `current` and the ledger's tail:

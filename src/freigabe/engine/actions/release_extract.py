@@ -23,7 +23,7 @@ from freigabe.core.words import plural
 from freigabe.engine.actions.bundle_upload import discard
 from freigabe.engine.context import RunContext
 from freigabe.engine.outcome import Outcome
-from freigabe.errors import BundleError, StepFailed
+from freigabe.errors import BundleError
 
 
 def run(ctx: RunContext, step: Step, args: ReleaseExtract) -> Outcome:
@@ -31,8 +31,6 @@ def run(ctx: RunContext, step: Step, args: ReleaseExtract) -> Outcome:
     release_dir, partial = args.release_dir, args.partial_dir
     if scan is None or received is None or ctx.unpacked != partial:
         raise BundleError("the bundle was not checked and received before this step; this is a bug")
-    if t.exists(release_dir):
-        raise StepFailed(f"{release_dir} already exists; make a new plan for a new release")
     expected = member_digest([e.path for e in scan.files] + scan.dirs + list(scan.links))
     if received.members_digest != expected:
         discard(ctx, args.bundle, partial)
@@ -42,6 +40,8 @@ def run(ctx: RunContext, step: Step, args: ReleaseExtract) -> Outcome:
             "unpacked copy was removed — check the target's tar and deploy again"
         )
     failpoints.hit("extract.unpacked")
+    # nothing below is made if the release is there already (checked on the target, no round trip of its own)
+    t.expect_missing(release_dir, f"{release_dir} already exists; make a new plan for a new release")
     revision = posixpath.join(partial, args.revision_file)
     t.mkdir(posixpath.dirname(revision))
     t.write(revision, (args.release + "\n").encode())
