@@ -210,31 +210,41 @@ class Recorder:
 
     def confirm(self, block: bool = True) -> None:
         """Take the target's answers to the appends sent so far; without `block`, only those
-        already answered (after the executor's settle: all but the ones sent since)."""
-        while self._inflight:
-            handle, pending, before, data = self._inflight[0]
-            if not block and not handle.done():
-                return
-            try:
-                handle.result()
-            except AppendConflict as exc:
-                self._requeue()
-                raise LedgerError(
-                    f"the ledger at {self.layout.ledger} changed during this run ({exc.actual} bytes, this run "
-                    f"wrote up to {before}): someone wrote to it without the lock; nothing more is "
-                    "appended — run `freigabe ledger verify`"
-                ) from None
-            except BaseException:
-                self._requeue()
-                raise
-            self._inflight.pop(0)
-            offsets = _lines_with_offsets(data, before)
-            self.witness.extend(
-                pending, Head(int(pending[-1]["seq"]), str(pending[-1]["hash"]), offsets[-1][0], before + len(data))
-            )
-            self.head = pending[-1]
-            self.entries += pending
-            failpoints.hit("ledger.append.after")
+        already answered (after the executor's settle: all but the ones sent since). The answered
+        batches reach the local copy in one write."""
+        taken: list[tuple[list[dict[str, Any]], int, bytes]] = []
+        try:
+            while self._inflight:
+                handle, pending, before, data = self._inflight[0]
+                if not block and not handle.done():
+                    return
+                try:
+                    handle.result()
+                except AppendConflict as exc:
+                    self._requeue()
+                    raise LedgerError(
+                        f"the ledger at {self.layout.ledger} changed during this run ({exc.actual} bytes, this "
+                        f"run wrote up to {before}): someone wrote to it without the lock; nothing more is "
+                        "appended — run `freigabe ledger verify`"
+                    ) from None
+                except BaseException:
+                    self._requeue()
+                    raise
+                self._inflight.pop(0)
+                taken.append((pending, before, data))
+        finally:
+            if taken:
+                self._written([e for pending, _, _ in taken for e in pending], taken[-1][1], taken[-1][2])
+                for _ in taken:
+                    failpoints.hit("ledger.append.after")
+
+    def _written(self, entries: list[dict[str, Any]], before: int, data: bytes) -> None:
+        """The target holds `entries`, the last of them in `data` appended at `before`: the local
+        copy takes them (one write) and the recorder's head moves."""
+        last = _lines_with_offsets(data, before)[-1][0]
+        self.witness.extend(entries, Head(int(entries[-1]["seq"]), str(entries[-1]["hash"]), last, before + len(data)))
+        self.head = entries[-1]
+        self.entries += entries
 
     def resync(self) -> None:
         """After a lost connection: an append whose answer was lost may still have landed. What the
@@ -253,10 +263,7 @@ class Recorder:
             line = ledger.serialize(entry).encode()
             if not tail.startswith(line):
                 break
-            head = Head(int(entry["seq"]), str(entry["hash"]), self._end, self._end + len(line))
-            self.witness.extend([entry], head)
-            self.head = entry
-            self.entries.append(entry)
+            self._written([entry], self._end, line)
             self._end += len(line)
             tail = tail[len(line) :]
             landed += 1
