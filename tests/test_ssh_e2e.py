@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from freigabe.errors import ExitCode
+from freigabe import failpoints
+from freigabe.errors import ExitCode, StepFailed
 
 from .conftest import Project
 from .support.sshd import Sshd
+
+PHRASE = "STAGING-TEST FREIGEGEBEN"
 
 
 @pytest.fixture
@@ -88,3 +91,33 @@ def test_a_failing_remote_command_names_host_step_and_last_lines(over_ssh: Proje
     assert "hunter22" not in result.output  # secrets in remote output are redacted
     logs = sorted((over_ssh.root / ".freigabe" / "runs").rglob("*gate.layer2.command.2.log"))
     assert logs and "line two" in logs[-1].read_text() and "hunter22" not in logs[-1].read_text()
+
+
+def test_a_plan_runs_once_over_ssh_also_when_the_look_before_the_lock_missed_it(
+    over_ssh: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approval is spent as the lock is taken (in the lock's one look), whatever the run's
+    outcome: a second run of the plan is refused before the lock, and under the lock when it got
+    past that look (two runs of one plan started at once)."""
+    from freigabe.usecases import apply
+
+    live = over_ssh.current()
+    plan = over_ssh.plan_id("staging", over_ssh.build("v2").path)
+
+    def stop() -> None:
+        raise StepFailed("stopped before the switch by the test")
+
+    failpoints.arm("step.before:gate.layer2.files", stop)
+    assert over_ssh.cli("deploy", "staging", "--plan", plan, "--approve", PHRASE).exit_code == ExitCode.GATE
+    failpoints.disarm_all()
+    assert over_ssh.current() == live  # the plan is not stale: only spent
+    marker = over_ssh.deploy_path() / ".freigabe" / "plans" / f"{plan}.ran"
+    assert json.loads(marker.read_text())["plan"] == plan
+    before = [e["hash"] for e in over_ssh.ledger()]
+    again = over_ssh.cli("deploy", "staging", "--plan", plan, "--approve", PHRASE)
+    assert again.exit_code == ExitCode.APPROVAL and "already ran" in again.output, again.output
+    monkeypatch.setattr(apply, "check_hosts", lambda *args: None)  # as if both runs had looked at once
+    raced = over_ssh.cli("deploy", "staging", "--plan", plan, "--approve", PHRASE)
+    assert raced.exit_code == ExitCode.APPROVAL and "already ran" in raced.output, raced.output
+    assert [e["hash"] for e in over_ssh.ledger()] == before and over_ssh.current() == live
+    assert not (over_ssh.deploy_path() / ".freigabe" / "deploy.lock").exists()
