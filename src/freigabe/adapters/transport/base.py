@@ -39,39 +39,6 @@ class PathKind:
 
 
 @dataclass(frozen=True)
-class Begun:
-    """What a run sees at the moment it takes the lock, under it: the process groups of a gone run
-    it ended, where `current` points, and the ledger's (size, bytes from the offset asked for),
-    None if there is none. One round trip over SSH."""
-
-    ended: list[int]
-    current: str | None
-    ledger: tuple[int, bytes] | None
-    claimed: bool | None = None  # the claim made (False: its file was there), None: not tried
-
-
-def no_release(target: str, pointed: str) -> str:
-    return f"{target} is not a complete release on the target ({pointed} is not a directory)"
-
-
-def begin_in_turns(t: Transport, lock: str, content: bytes, looks: Looks) -> Begun | None:
-    """`begin` made of the single operations, one after the other (for a target without a turn to save)."""
-    if not t.lock(lock, content):
-        return None
-    try:
-        ended = t.end_orphans(looks.running)
-        t.mkdir(looks.running)
-        link, claim, claimed = t.readlink(looks.current), looks.claim, None
-        if claim is not None and release_of(link) == claim.release:
-            t.mkdir(posixpath.dirname(claim.path))
-            claimed = t.lock(claim.path, claim.content.encode())
-        return Begun(ended, link, t.read_tail(looks.ledger, looks.offset), claimed)
-    except BaseException:
-        t.unlock(lock)  # all or nothing: a run that cannot look does not hold the lock
-        raise
-
-
-@dataclass(frozen=True)
 class Claim:
     """A file `begin` creates (never over one) while it holds the lock, only if `current` then
     serves `release` (None: no release): a plan's approval spent, in the same look."""
@@ -91,6 +58,39 @@ class Looks:
     ledger: str
     offset: int
     claim: Claim | None = None
+
+
+@dataclass(frozen=True)
+class Begun:
+    """What a run sees at the moment it takes the lock, under it: the process groups of a gone run
+    it ended, where `current` points, and the ledger's (size, bytes from the offset asked for),
+    None if there is none. One round trip over SSH."""
+
+    ended: list[int]
+    current: str | None
+    ledger: tuple[int, bytes] | None
+    claimed: bool | None = None  # the claim made (False: its file was there), None: not tried
+
+
+def begin_in_turns(t: Transport, lock: str, content: bytes, looks: Looks) -> Begun | None:
+    """`begin` made of the single operations, one after the other (for a target without a turn to save)."""
+    if not t.lock(lock, content):
+        return None
+    try:
+        ended = t.end_orphans(looks.running)
+        t.mkdir(looks.running)
+        link, claim, claimed = t.readlink(looks.current), looks.claim, None
+        if claim is not None and release_of(link) == claim.release:
+            t.mkdir(posixpath.dirname(claim.path))
+            claimed = t.lock(claim.path, claim.content.encode())
+        return Begun(ended, link, t.read_tail(looks.ledger, looks.offset), claimed)
+    except BaseException:
+        t.unlock(lock)  # all or nothing: a run that cannot look does not hold the lock
+        raise
+
+
+def no_release(target: str, pointed: str) -> str:
+    return f"{target} is not a complete release on the target ({pointed} is not a directory)"
 
 
 class Pending:

@@ -544,7 +544,7 @@ class SshTransport:
                     f"{path} is a real directory, not a symlink; move it into releases/ and let freigabe "
                     "manage the link"
                 ) from None
-            if "is not a directory" in exc.message:
+            if exc.message.endswith(f"{pointed} is not a directory"):  # fg_switch's own check
                 raise NoRelease(no_release(target, pointed)) from None
             raise
         return reply.decoded().decode("utf-8", "surrogateescape").rstrip("\n") or None
