@@ -27,10 +27,11 @@ from freigabe.core.findings import Finding
 from freigabe.core.layout import Layout
 from freigabe.core.migration_history import describe, schema_ahead_of
 from freigabe.core.migrations import MigrationFacts
-from freigabe.core.plan import BundleRef, Plan, PlanInputs
+from freigabe.core.plan import BundleRef, Plan
 from freigabe.engine.session import run_plan
 from freigabe.errors import FreigabeError, RollbackFailed, RolledBack, RunInterrupted
 from freigabe.interrupts import InterruptGuard
+from freigabe.usecases.scratch import scratch_plan
 
 
 def inspected(config: Config, env_name: str) -> bool:
@@ -58,24 +59,10 @@ def inspect(
     """The pending migrations of `bundle` against the target's database, read in a temporary copy."""
     from freigabe.usecases.apply import redactor_for
 
-    env = config.environment(env_name)
-    server = env.server
+    server = config.environment(env_name).server
     name = f"migrations-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{bundle.sha[:8]}"
-    folder = f"{Layout(env.deploy_path).state}/preflight/{name}"
-    plan = Plan(
-        kind="preflight",
-        environment=env_name,
-        target=env.targets[0],
-        deploy_path=env.deploy_path,
-        release=name,
-        previous_release=current,
-        bundle=bundle,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=bundle.sha256, current_release=current),
-        approval_phrase="",
-        steps=pipeline.migration_inspection_steps(config, env_name, bundle, name),
-        rollback_steps=[],
-        finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
-    )
+    steps = pipeline.migration_inspection_steps(config, env_name, bundle, name)
+    plan = scratch_plan(loaded, env_name, name, bundle, current, steps)
     try:
         with InterruptGuard():  # a signal stops the copy cleanly (removed, recorded), then the plan
             result = run_plan(loaded, plan, redactor=redactor_for(plan), bundle_path=bundle_path, scan=scan)

@@ -15,14 +15,13 @@ from freigabe.adapters.bundle import PREFIX, SUFFIX, scan_verified_bundle, verif
 from freigabe.adapters.target import is_fleet, open_target
 from freigabe.config import LoadedConfig
 from freigabe.core import pipeline
-from freigabe.core.layout import Layout
-from freigabe.core.plan import Plan, PlanInputs
 from freigabe.engine.outcome import Reporter, RunResult
 from freigabe.engine.session import run_plan
 from freigabe.errors import UsageError
 from freigabe.interrupts import InterruptGuard
 from freigabe.usecases.apply import redactor_for
 from freigabe.usecases.planning import bundle_ref, scan_cache
+from freigabe.usecases.scratch import scratch_plan
 
 
 def default_bundle(loaded: LoadedConfig, env_name: str) -> Path:
@@ -45,7 +44,7 @@ def run_preflight(
 ) -> RunResult:
     info = verify_local_bundle(bundle_path)
     scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
-    env = loaded.config.environment(env_name)
+    loaded.config.environment(env_name)  # an unknown environment is refused before anything runs
     name = f"preflight-{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}-{info.sha[:8]}"
     bundle = bundle_ref(info, scan, bundle_path)
     if is_fleet(loaded, env_name):  # fleets (issue 12): every host, each in its own temporary copy
@@ -63,20 +62,8 @@ def run_preflight(
             )
     with open_target(loaded, env_name) as target:
         current = target.current()
-    folder = f"{Layout(env.deploy_path).state}/preflight/{name}"
-    plan = Plan(
-        kind="preflight",
-        environment=env_name,
-        target=env.targets[0],
-        deploy_path=env.deploy_path,
-        release=name,
-        previous_release=current,
-        bundle=bundle,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
-        approval_phrase="",
-        steps=pipeline.preflight_steps(loaded.config, env_name, bundle, name),
-        rollback_steps=[],
-        finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
+    plan = scratch_plan(
+        loaded, env_name, name, bundle, current, pipeline.preflight_steps(loaded.config, env_name, bundle, name)
     )
     with InterruptGuard():
         return run_plan(
