@@ -23,43 +23,10 @@ import httpx
 
 from .needs import need
 from .sshd import Sshd, free_port, start_sshd
-from .webstack import NGINX, PHP_FPM
+from .webstack import NGINX, NGINX_CONF, PHP_FPM
 
 DEPLOY = "/srv/freigabe-fleet/app"  # the same path on every host: each mounts its own folder there
 TOKEN = "fleet-tok-0a1b2c3d4e5f60718293a4b5c6d7e8f9-secret"
-
-HOST_NGINX = """
-user root;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/tmp-body;
-  fastcgi_temp_path {dir}/tmp-fastcgi;
-  proxy_temp_path {dir}/tmp-proxy;
-  uwsgi_temp_path {dir}/tmp-uwsgi;
-  scgi_temp_path {dir}/tmp-scgi;
-  types {{ text/html html; application/json json; text/plain txt; }}
-  default_type text/plain;
-  server {{
-    listen 127.0.0.1:{port};
-    root {deploy}/current/public;
-    index index.php;
-    location / {{ try_files $uri $uri/ /index.php?$query_string; }}
-    location ~ \\.php$ {{
-      fastcgi_pass 127.0.0.1:{fpm_port};
-      fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
-      fastcgi_param DOCUMENT_ROOT $realpath_root;
-      fastcgi_param REQUEST_METHOD $request_method;
-      fastcgi_param QUERY_STRING $query_string;
-      fastcgi_param REQUEST_URI $request_uri;
-      fastcgi_param HTTP_AUTHORIZATION $http_authorization;
-    }}
-  }}
-}}
-"""
 
 HOST_FPM = """
 [global]
@@ -176,7 +143,9 @@ class FleetHost:
         fpm_conf.write_text(HOST_FPM.format(dir=self.folder, deploy=DEPLOY, port=self.fpm_port))
         nginx_conf = self.folder / "nginx.conf"
         nginx_conf.write_text(
-            HOST_NGINX.format(dir=self.folder, deploy=DEPLOY, port=self.http_port, fpm_port=self.fpm_port)
+            NGINX_CONF.format(
+                dir=self.folder, deploy=DEPLOY, port=self.http_port, fpm_port=self.fpm_port, root_var="$realpath_root"
+            )
         )
         fpm_args = ["-d", "opcache.enable=1", "-d", "opcache.validate_timestamps=0", "-d", "opcache.enable_cli=0"]
         self.web = [
