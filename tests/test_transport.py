@@ -211,6 +211,21 @@ def test_expect_missing_guards_the_changes_after_it(t: Transport, tmp_path: Path
     assert (tmp_path / "later").read_bytes() == b"3"
 
 
+def test_answers_longer_than_the_channels_window_arrive_whole(t: Transport, tmp_path: Path) -> None:
+    """A reply is one line; over SSH a line past the channel's window (about 2 MiB) comes in pieces."""
+    data = os.urandom(5 * 2**20)  # 6.7 MiB as base64, on one line
+    (tmp_path / "big").write_bytes(data)
+    assert t.read(str(tmp_path / "big")) == data
+    assert t.read_optional(str(tmp_path / "big")) == data
+    assert t.read_tail(str(tmp_path / "big"), 1000) == (len(data), data[1000:])
+    names = [f"{i:05d}-" + "n" * 80 for i in range(30000)]  # a listing of 2.6 MB
+    (tmp_path / "many").mkdir()
+    for name in names:
+        (tmp_path / "many" / name).touch()
+    assert sorted(t.listdir(str(tmp_path / "many"))) == names
+    assert t.exists(str(tmp_path / "big"))  # and the next answer is still read right
+
+
 def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:
     with pytest.raises(TargetError, match=r"reading .* failed on"):
         t.read(str(tmp_path / "nope"))

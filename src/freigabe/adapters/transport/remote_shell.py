@@ -220,14 +220,19 @@ class Shell:
         return shell
 
     async def _read(self) -> None:
+        piece = b""  # a line longer than the channel's window arrives in pieces (readline gives each)
         try:
             while True:
                 try:
-                    line = await self._process.stdout.readline()
+                    chunk = await self._process.stdout.readline()
                 except (asyncssh.Error, OSError):
                     break  # the connection broke: every request still waiting fails below
-                if not line:
+                if not chunk:
                     break
+                if not chunk.endswith(b"\n"):
+                    piece += chunk
+                    continue
+                line, piece = piece + chunk, b""
                 if not self.ready and line.rstrip(b"\n").endswith(READY.encode()):
                     self.ready = True
                     continue
