@@ -49,10 +49,12 @@ def main() -> int:
         make_tree(work / "live", args.files, 1)
         (work / "live" / "public").mkdir(exist_ok=True)
         (work / "live" / "public" / "index.html").write_text("live")
+        (work / "live" / "public" / "health.json").write_text('{"status": "ok"}')
         live = create_bundle(work / "live", work / "dist-live", "live".ljust(40, "0"), [])
         make_tree(work / "new", 2000, args.mb)
         (work / "new" / "public").mkdir(exist_ok=True)
         (work / "new" / "public" / "index.html").write_text("new")
+        (work / "new" / "public" / "health.json").write_text('{"status": "ok"}')
         new = create_bundle(work / "new", work / "dist-new", "new".ljust(40, "0"), [])
         host_key = (sshd.folder / "known_hosts").read_text().split()
         with LatencyProxy(sshd.port, args.rtt) as proxy:
