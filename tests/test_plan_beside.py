@@ -176,3 +176,38 @@ def test_the_drift_check_of_a_large_release_runs_on_the_target(live: Project) ->
     deleted = [p for p in deleted if int(p[-9:-4]) % 7]
     assert found["changed"] == sorted(["public/index.html", *deleted])
     assert found["added"] == ["public/added here.php"]
+
+
+def test_the_scan_beside_the_digest_counts_only_for_a_verified_bundle(
+    deployed: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is hashed while the members are scanned: a damaged bundle is refused for its
+    digest, its scan is never kept, and a kept scan is reused only for the bundle it belongs to."""
+    from freigabe.adapters import bundle as bundles
+
+    path = deployed.build("v2").path
+    good = path.read_bytes()
+    expected = bundles.read_digest_file(path)
+    kept = deployed.root / ".freigabe" / "scans" / f"{expected}.json"
+    heard: list[str] = []
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(BundleError, match="does not match its SHA-256"):
+        bundles.check_bundle(path, kept.parent, (), lambda info: heard.append(info.sha256))
+    assert not kept.exists() and heard == []
+
+    path.write_bytes(good)
+    info, scan = bundles.check_bundle(path, kept.parent, (), lambda info: heard.append(info.sha256))
+    assert kept.exists() and heard == [expected] == [info.sha256]
+    assert scan == bundles.scan_bundle(path)
+
+    def no_scan(_: object) -> None:
+        raise AssertionError("the kept scan is used")
+
+    monkeypatch.setattr(bundles, "scan_bundle", no_scan)
+    assert bundles.check_bundle(path, kept.parent)[1] == scan
+    path.write_bytes(bytes(damaged))  # a kept scan does not vouch for a bundle that no longer matches
+    with pytest.raises(BundleError, match="does not match its SHA-256"):
+        make_deploy_plan(deployed.loaded(), "staging", path)
+    assert not _readers()

@@ -87,6 +87,7 @@ class Gathered:
     environment: str | None
     parts: list[Part] = field(default_factory=list)
     decisions: list[dict[str, Any]] | None = None  # attestations and waivers; None: no environment
+    current: str | None = None  # the release live on the one target (not a fleet's), as read
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,10 +107,11 @@ def _nothing() -> None:
     return None
 
 
-def _one_target(loaded: LoadedConfig, target: Target, server: bool) -> tuple[list[Part], list[dict[str, Any]]]:
-    entries = recent_entries(loaded, target, target.current())
-    decisions = decision_entries(loaded, target.name)
-    return ([ServerPart(read_server_facts(loaded, target, entries))] if server else []), decisions
+def _one_target(loaded: LoadedConfig, target: Target, server: bool, gathered: Gathered) -> list[Part]:
+    gathered.current = target.current()
+    entries = recent_entries(loaded, target, gathered.current)
+    gathered.decisions = decision_entries(loaded, target.name)
+    return [ServerPart(read_server_facts(loaded, target, entries))] if server else []
 
 
 def gather_audit(
@@ -135,10 +137,10 @@ def gather_audit(
 
             server, gathered.decisions = gather_fleet(loaded, env_name, "server" in areas)
         elif target is not None:
-            server, gathered.decisions = _one_target(loaded, target, "server" in areas)
+            server = _one_target(loaded, target, "server" in areas, gathered)
         else:
             with open_target(loaded, env_name) as opened:  # one connection for the server facts and the ledger
-                server, gathered.decisions = _one_target(loaded, opened, "server" in areas)
+                server = _one_target(loaded, opened, "server" in areas, gathered)
     checkpoint()
     if "repo" in areas:
         root = repo_dir or (loaded.root if loaded else Path.cwd())

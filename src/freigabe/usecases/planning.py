@@ -6,13 +6,14 @@ import json
 import re
 import shlex
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
+from freigabe.adapters.bundle import BundleInfo, BundleScan, check_bundle
 from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
 from freigabe.config import LoadedConfig
@@ -112,11 +113,12 @@ def _read_target(
 
     def read(checkpoint: Callable[[], None]) -> Live:
         with open_target(loaded, env_name) as target:
-            current = target.current()
             config = resolved_config(loaded, env_name, target.transport)
             checkpoint()
-            gathered = gather_audit(loaded, env_name, sha=sha, target=target, checkpoint=checkpoint) if audit else None
-        return Live(current, config, gathered)
+            if not audit:
+                return Live(target.current(), config, None)
+            gathered = gather_audit(loaded, env_name, sha=sha, target=target, checkpoint=checkpoint)
+        return Live(gathered.current, config, gathered)
 
     return read
 
@@ -133,14 +135,20 @@ def _read_fleet(
 def _checked_bundle(
     loaded: LoadedConfig, bundle_path: Path, commit: Future[str | None]
 ) -> tuple[BundleInfo, BundleScan]:
-    """Verify the bundle's digest, scan every member, apply the bundle policy and [gates]."""
+    """Verify the bundle's digest and scan every member (side by side, adapters.bundle.check_bundle),
+    apply the bundle policy and [gates]. `commit` gets the commit the GitHub audit reads as soon
+    as the digest matched, or Stopped if the bundle is refused."""
+
+    def verified(info: BundleInfo) -> None:
+        with suppress(InvalidStateError):
+            commit.set_result(info.sha)
+
     try:
-        info: BundleInfo = verify_local_bundle(bundle_path)
+        info, scan = check_bundle(bundle_path, scan_cache(loaded), loaded.config.build.allow_secrets, verified)
     except BaseException:
-        commit.set_exception(Stopped("the bundle was refused"))
+        with suppress(InvalidStateError):
+            commit.set_exception(Stopped("the bundle was refused"))
         raise
-    commit.set_result(info.sha)  # the commit the GitHub audit reads
-    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
     layer1_check(loaded, scan, info.name)
     return info, scan
 
