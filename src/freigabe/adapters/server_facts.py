@@ -11,6 +11,7 @@ import os
 import posixpath
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -110,6 +111,22 @@ def _beside(work: Callable[[], T]) -> Future[T]:
         pool.shutdown(wait=False)
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A drift check under way (see `start_drift`)."""
+
+    release: str
+    found: Future[dict[str, list[str]] | None]
+
+
+def start_drift(target: Target, release: str | None, revision_file: str) -> Drift | None:
+    """Start the drift check of `release` (it hashes every file there) in a thread of its own, so
+    the other facts are read meanwhile; `gather` takes it. Wait for it however the reading ends."""
+    if release is None:
+        return None
+    return Drift(release, _beside(lambda: _drift(target, release, revision_file)))
+
+
 def gather(
     target: Target,
     cfg: Config,
@@ -120,6 +137,7 @@ def gather(
     releases: list[str],
     redactor: Redactor,
     witness: tuple[int, str] | None = None,
+    started: Drift | None = None,
 ) -> ServerFacts:
     """Read what the server shows, through the transport; changes nothing. Command output is
     redacted before it becomes a fact (and so before any report or terminal sees it)."""
@@ -144,8 +162,15 @@ def gather(
             env_file = inside[f"{current_dir}/.env"]
             env_link = env_file.link if env_file.kind == "link" else None
     # the drift check hashes every live file there: it runs (in a channel of its own) while the
-    # other facts are read, and is waited for however the reading ends
-    drift = _beside(lambda: _drift(target, current, cfg.deploy.revision_file)) if is_release and current else None
+    # other facts are read (started by the caller, or here), and is waited for however this ends
+    drift: Future[dict[str, list[str]] | None] | None = None
+    if is_release and current:
+        own = (
+            started
+            if started and started.release == current
+            else start_drift(target, current, cfg.deploy.revision_file)
+        )
+        drift = own.found if own else None
     try:
         token_env = _token_env(env)
         local_digest = remote_digest = None
@@ -216,5 +241,4 @@ def gather(
             drift=drift.result() if drift is not None else None,
         )
     finally:
-        if drift is not None:
-            wait([drift])  # never left running on a connection the caller is about to close
+        wait([f for f in (drift, started.found if started else None) if f is not None])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +46,11 @@ def _redacted(findings: list[Finding]) -> list[Finding]:
 
 
 def read_server_facts(
-    loaded: LoadedConfig, target: Target, entries: list[dict[str, Any]], host: Host | None = None
+    loaded: LoadedConfig,
+    target: Target,
+    entries: list[dict[str, Any]],
+    host: Host | None = None,
+    drift: server_facts.Drift | None = None,
 ) -> ServerFacts:
     """What the server audit of one target judges (one host of a fleet: its own URL, its own
     ledger copy). The bytes the release needs are the plan's figure: `judged` adds them."""
@@ -66,6 +71,7 @@ def read_server_facts(
         releases=target.releases(),
         redactor=REDACTOR,
         witness=Witness(loaded.root, witness_name(env_name, target.host)).digest(),
+        started=drift,
     )
 
 
@@ -109,9 +115,15 @@ def _nothing() -> None:
 
 def _one_target(loaded: LoadedConfig, target: Target, server: bool, gathered: Gathered) -> list[Part]:
     gathered.current = target.current()
-    entries = recent_entries(loaded, target, gathered.current)
-    gathered.decisions = decision_entries(loaded, target.name)
-    return [ServerPart(read_server_facts(loaded, target, entries))] if server else []
+    # the drift check (the longest read) starts first and runs while the ledger and the rest are read
+    drift = server_facts.start_drift(target, gathered.current, loaded.config.deploy.revision_file) if server else None
+    try:
+        entries = recent_entries(loaded, target, gathered.current)
+        gathered.decisions = decision_entries(loaded, target.name)
+        return [ServerPart(read_server_facts(loaded, target, entries, drift=drift))] if server else []
+    finally:
+        if drift is not None:
+            wait([drift.found])
 
 
 def gather_audit(
