@@ -6,6 +6,8 @@ runs the server audit, whose drift check hashes every file of the live release o
 Baselines in the same run: the local member scan alone and the target's drift check alone
 (`sha256sum -c` of the live release over one SSH command); the plan is measured against the
 slower of the two (the floor if the two ran side by side) and their sum (one after the other).
+The delaying proxy runs in a process of its own, as the network it stands for takes no time
+from the process that plans.
 
     python bench/plan_time.py [--files 50000] [--mb 500] [--rounds 3] [--rtt 0]
 """
@@ -19,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, bench
 
-from tests.support.latency_proxy import LatencyProxy
 from tests.support.sshd import start_sshd
 
 from bench.deploy_local import make_tree
@@ -33,6 +36,27 @@ from freigabe.adapters.demo_webserver import ReleaseServer
 from freigabe.config import load_config
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.planning import make_deploy_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def latency_proxy(port: int, rtt: float) -> Iterator[int]:
+    """tests/support/latency_proxy.py in a child process; yields the port to connect to."""
+    code = (
+        "import sys\nfrom tests.support.latency_proxy import LatencyProxy\n"
+        f"with LatencyProxy({port}, {rtt}) as proxy:\n    print(proxy.port, flush=True)\n    sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        yield int(child.stdout.readline())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(10)
 
 
 def main() -> int:
@@ -49,21 +73,23 @@ def main() -> int:
         make_tree(work / "live", args.files, 1)
         (work / "live" / "public").mkdir(exist_ok=True)
         (work / "live" / "public" / "index.html").write_text("live")
+        (work / "live" / "public" / "health.json").write_text('{"status": "ok"}')
         live = create_bundle(work / "live", work / "dist-live", "live".ljust(40, "0"), [])
         make_tree(work / "new", 2000, args.mb)
         (work / "new" / "public").mkdir(exist_ok=True)
         (work / "new" / "public" / "index.html").write_text("new")
+        (work / "new" / "public" / "health.json").write_text('{"status": "ok"}')
         new = create_bundle(work / "new", work / "dist-new", "new".ljust(40, "0"), [])
         host_key = (sshd.folder / "known_hosts").read_text().split()
-        with LatencyProxy(sshd.port, args.rtt) as proxy:
+        with latency_proxy(sshd.port, args.rtt) as proxy_port:
             known = work / "known_hosts"
-            known.write_text(f"[127.0.0.1]:{proxy.port} {host_key[1]} {host_key[2]}\n")
+            known.write_text(f"[127.0.0.1]:{proxy_port} {host_key[1]} {host_key[2]}\n")
             deploy_path = work / "target"
             server = ReleaseServer(deploy_path).start()
             try:
                 (work / "cfg").mkdir()
                 cfg = work / "cfg" / "freigabe.toml"
-                target = f"ssh://root@127.0.0.1:{proxy.port}"
+                target = f"ssh://root@127.0.0.1:{proxy_port}"
                 cfg.write_text(config_text(target, sshd.key_file, known, deploy_path, server.url))
                 loaded = load_config(cfg)
                 first = make_deploy_plan(loaded, "bench", live.path, audit=False).plan

@@ -1,8 +1,5 @@
 """The command line: parse, call a use case, terminal. No deployment logic lives here."""
 
-from __future__ import annotations
-
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,7 +109,7 @@ def failures() -> Iterator[None]:
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
-def _load(config: Path | None) -> LoadedConfig:
+def _load(config: Path | None) -> "LoadedConfig":
     from freigabe.config import load_config
 
     loaded = load_config(config)
@@ -120,13 +117,13 @@ def _load(config: Path | None) -> LoadedConfig:
     return loaded
 
 
-def _citizen() -> Citizen:
+def _citizen() -> "Citizen":
     from freigabe.usecases.ci_citizen import Citizen
 
     return Citizen()
 
 
-def _ask(plan: Plan) -> str | None:
+def _ask(plan: "Plan") -> str | None:
     terminal.print_plan(out, plan)
     terminal.print_verdict(out, plan)
     if not sys.stdin.isatty():
@@ -235,6 +232,8 @@ def plan(
     on_unreachable: UnreachableOpt = None,
 ) -> None:
     """Audit, decide, and show every step a deploy would run. Writes the report; changes nothing."""
+    import json
+
     from freigabe.usecases.planning import make_deploy_plan, save_plan
     from freigabe.usecases.reporting import write_report
 
@@ -273,6 +272,8 @@ def audit(
     repo: Annotated[Path | None, typer.Option(help="Repository folder (default: the project's).")] = None,
 ) -> None:
     """Audit the repository's workflows, GitHub and the server. Works without freigabe.toml for `repo`."""
+    import json
+
     from freigabe.config.load import find_config
     from freigabe.errors import ConfigError
     from freigabe.usecases.audit import run_audit
@@ -414,7 +415,7 @@ def waive(
 
 
 def _apply(
-    loaded: LoadedConfig, made: Plan, bundle: Path | None, approve: str | None, verdict_shown: bool = False
+    loaded: "LoadedConfig", made: "Plan", bundle: Path | None, approve: str | None, verdict_shown: bool = False
 ) -> None:
     from freigabe.usecases.apply import apply_plan, prepare_bundle
 
@@ -600,6 +601,8 @@ def preflight(
 @app.command()
 def status(env: EnvArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Current release, releases with good/bad marks, the lock, the last runs (a fleet: every host, and drift)."""
+    import json
+
     from freigabe.adapters.target import is_fleet
     from freigabe.usecases.fleet_status import fleet_status
     from freigabe.usecases.status import status as read_status
@@ -735,6 +738,8 @@ def ledger_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the hash chain on each target and that the local copy agrees."""
+    import json
+
     from freigabe.errors import LedgerError
     from freigabe.usecases.ledger_check import verify_all
 
@@ -795,6 +800,8 @@ def e2e(
     as_json: JsonOpt = False,
 ) -> None:
     """Drive the GitHub pipeline (build, deploy) and verify on the target itself; PASS or FAIL."""
+    import json
+
     from freigabe import terminal_e2e
     from freigabe.usecases import e2e as e2e_case
 

@@ -20,7 +20,8 @@ import re
 import tarfile
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,6 +293,43 @@ def scan_verified_bundle(
             save_scan(scan, cached)
     enforce_policy(scan, path.name, allow_secrets)
     return scan
+
+
+def check_bundle(
+    path: Path,
+    cache_dir: Path | None,
+    allow_secrets: Iterable[str] = (),
+    verified: Callable[[BundleInfo], None] | None = None,
+) -> tuple[BundleInfo, BundleScan]:
+    """`verify_local_bundle` and `scan_verified_bundle` side by side: the digest is hashed in a
+    thread of its own while the members are scanned (both only read the file). Nothing of the
+    scan counts before the digest matched: a bundle that does not match its `.sha256` is refused
+    for that, whatever the scan found, and a scan is kept only under the digest the bundle was
+    verified to have. `verified` hears the bundle's facts as soon as the digest matched."""
+    try:
+        expected = read_digest_file(path) if path.is_file() else None
+    except BundleError:
+        expected = None  # verify_local_bundle names the problem
+    cached = load_scan(cache_dir / f"{expected}.json") if cache_dir is not None and expected else None
+    scan: BundleScan | None = cached
+    failed: Exception | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="freigabe-digest") as pool:
+        digest = pool.submit(verify_local_bundle, path)
+        if verified is not None:
+            digest.add_done_callback(lambda done: None if done.exception() else verified(done.result()))
+        if scan is None:
+            try:
+                scan = scan_bundle(path)
+            except Exception as exc:  # raised once the digest matched: a damaged bundle is named as damaged
+                failed = exc
+        info = digest.result()
+    if failed is not None:
+        raise failed
+    assert scan is not None
+    if cached is None and cache_dir is not None:
+        save_scan(scan, cache_dir / f"{info.sha256}.json")
+    enforce_policy(scan, path.name, allow_secrets)
+    return info, scan
 
 
 def enforce_policy(scan: BundleScan, label: str, allow_secrets: Iterable[str] = ()) -> None:

@@ -9,14 +9,20 @@ and every line of output, step log, ledger entry, evidence file and report passe
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 MASK = "********"
-_PATTERNS = [
-    re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)\S+"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)((?:password|passwd|secret|token)\s*[=:]\s*)\S+"),
-]
+
+
+@cache
+def _patterns() -> list[re.Pattern[str]]:
+    """Compiled on first use, not at import (`freigabe --help` redacts nothing)."""
+    return [
+        re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)\S+"),
+        re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+        re.compile(r"(?i)((?:password|passwd|secret|token)\s*[=:]\s*)\S+"),
+    ]
 
 
 class Redactor:
@@ -33,7 +39,7 @@ class Redactor:
     def text(self, value: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             value = value.replace(secret, MASK)
-        for pattern in _PATTERNS:
+        for pattern in _patterns():
             value = pattern.sub(lambda m: m.group(1) + MASK, value)
         return value
 

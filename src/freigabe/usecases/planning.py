@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from freigabe.adapters.bundle import BundleInfo, BundleScan, scan_verified_bundle, verify_local_bundle
+from freigabe.adapters.bundle import BundleInfo, BundleScan, check_bundle
 from freigabe.adapters.target import is_fleet, open_target
 from freigabe.adapters.transport import Transport
 from freigabe.adapters.transport.base import Claim
@@ -31,7 +34,8 @@ from freigabe.core.plan import BundleRef, Plan, PlanInputs, Step
 from freigabe.core.steps import env_names_in
 from freigabe.errors import ApprovalError, GateFailed, StalePlan, UsageError
 from freigabe.usecases import migrations
-from freigabe.usecases.audit import AuditResult, run_audit
+from freigabe.usecases.audit import AuditResult, Gathered, gather_audit, judge_audit
+from freigabe.usecases.background import Background, Stopped
 from freigabe.usecases.placeholders import resolved_config
 
 
@@ -94,6 +98,62 @@ class Planned:
     audit: AuditResult
 
 
+@dataclass
+class Live:
+    """What a plan reads on a target while the bundle is checked here."""
+
+    current: str | None
+    config: Config  # with the values only the target knows filled in (placeholders)
+    gathered: Gathered | None  # the audit's reading, judged once the bundle's size is known
+
+
+def _read_target(
+    loaded: LoadedConfig, env_name: str, audit: bool, sha: Callable[[], str | None]
+) -> Callable[[Callable[[], None]], Live]:
+    """One connection for everything the plan reads there: the release, the configuration, the audit."""
+
+    def read(checkpoint: Callable[[], None]) -> Live:
+        with open_target(loaded, env_name) as target:
+            config = resolved_config(loaded, env_name, target.transport)
+            checkpoint()
+            if not audit:
+                return Live(target.current(), config, None)
+            gathered = gather_audit(loaded, env_name, sha=sha, target=target, checkpoint=checkpoint)
+        return Live(gathered.current, config, gathered)
+
+    return read
+
+
+def _read_fleet(
+    loaded: LoadedConfig, env_name: str, audit: bool, sha: Callable[[], str | None]
+) -> Callable[[Callable[[], None]], Gathered | None]:
+    def read(checkpoint: Callable[[], None]) -> Gathered | None:
+        return gather_audit(loaded, env_name, sha=sha, checkpoint=checkpoint) if audit else None
+
+    return read
+
+
+def _checked_bundle(
+    loaded: LoadedConfig, bundle_path: Path, commit: Future[str | None]
+) -> tuple[BundleInfo, BundleScan]:
+    """Verify the bundle's digest and scan every member (side by side, adapters.bundle.check_bundle),
+    apply the bundle policy and [gates]. `commit` gets the commit the GitHub audit reads as soon
+    as the digest matched, or Stopped if the bundle is refused."""
+
+    def verified(info: BundleInfo) -> None:
+        with suppress(InvalidStateError):
+            commit.set_result(info.sha)
+
+    try:
+        info, scan = check_bundle(bundle_path, scan_cache(loaded), loaded.config.build.allow_secrets, verified)
+    except BaseException:
+        with suppress(InvalidStateError):
+            commit.set_exception(Stopped("the bundle was refused"))
+        raise
+    layer1_check(loaded, scan, info.name)
+    return info, scan
+
+
 def make_deploy_plan(
     loaded: LoadedConfig,
     env_name: str,
@@ -105,19 +165,29 @@ def make_deploy_plan(
 ) -> Planned:
     """Verify and scan the bundle, read what is live, audit, decide, and lay out every step.
     A fleet's plan holds every host (`hosts`: only these, to catch them up; `fleet`: strategy,
-    wave_size, on_unreachable chosen for this plan)."""
-    info: BundleInfo = verify_local_bundle(bundle_path)
-    scan = scan_verified_bundle(bundle_path, info.sha256, scan_cache(loaded), loaded.config.build.allow_secrets)
-    layer1_check(loaded, scan, info.name)
-    # ---- fleets (issue 12): the same bundle checks, then one release for every host
-    if is_fleet(loaded, env_name):
+    wave_size, on_unreachable chosen for this plan).
+
+    The target is read beside the bundle check (usecases/background.py): the member scan here
+    and the drift check there each hash every file. A refused bundle is reported as it would
+    be alone (the reading stops); the target's error comes once the bundle passed. The disk
+    space check is judged after both, with the bundle's size."""
+    fleet_env = is_fleet(loaded, env_name)
+    if (hosts or fleet) and not fleet_env:
+        raise UsageError(f"--hosts, --strategy and --on-unreachable apply to fleets; {env_name} has one host")
+    commit: Future[str | None] = Future()
+    sha = commit.result
+    if fleet_env:
+        with Background(_read_fleet(loaded, env_name, audit, sha), f"plan {env_name}: the hosts") as hosts_read:
+            info, scan = _checked_bundle(loaded, bundle_path, commit)
+            gathered = hosts_read.result()
+        # ---- fleets (issue 12): the same bundle checks, then one release for every host
         from freigabe.usecases.fleet_plan import deploy_plan
 
         when = now or datetime.now(UTC)
         made = deploy_plan(loaded, env_name, info, bundle_ref(info, scan, bundle_path), when, hosts, fleet or {})
         audited = (
-            run_audit(loaded, env_name, sha=info.sha, needs_bytes=info.size + scan.total_size)
-            if audit
+            judge_audit(loaded, gathered, needs_bytes=info.size + scan.total_size)
+            if gathered is not None
             else AuditResult(env_name)
         )
         notes = [
@@ -125,15 +195,12 @@ def make_deploy_plan(
         ]
         made = made.model_copy(update={"decision": audited.decision, "warnings": [*made.warnings, *notes]})
         return Planned(made, scan, audited)
-    if hosts or fleet:
-        raise UsageError(f"--hosts, --strategy and --on-unreachable apply to fleets; {env_name} has one host")
     # ---- one host
-    target = open_target(loaded, env_name)
-    try:
-        current = target.current()
-        config = resolved_config(loaded, env_name, target.transport)
-    finally:
-        target.close()
+    with Background(_read_target(loaded, env_name, audit, sha), f"plan {env_name}: the target") as target_read:
+        info, scan = _checked_bundle(loaded, bundle_path, commit)
+        live = target_read.result()
+    current, config = live.current, live.config
+    env = loaded.config.environment(env_name)
     when = now or datetime.now(UTC)
     release = release_name(when, info.sha)
     bundle = bundle_ref(info, scan, bundle_path)
@@ -146,14 +213,13 @@ def make_deploy_plan(
     )
     steps = pipeline.deploy_steps(config, env_name, bundle, release, stamp, current, facts)
     audited = (
-        run_audit(
+        judge_audit(
             loaded,
-            env_name,
-            sha=info.sha,
+            live.gathered,
             needs_bytes=info.size + scan.total_size,
             extra=migrations.findings(config, env_name, facts, stamp, current),
         )
-        if audit
+        if live.gathered is not None
         else AuditResult(env_name)
     )
     if audit:
@@ -161,13 +227,13 @@ def make_deploy_plan(
     plan = Plan(
         kind="deploy",
         environment=env_name,
-        target=target.env.targets[0],
-        deploy_path=target.env.deploy_path,
+        target=env.targets[0],
+        deploy_path=env.deploy_path,
         release=release,
         previous_release=current,
         bundle=bundle,
         inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=current),
-        approval_phrase=approval_phrase(env_name, target.env),
+        approval_phrase=approval_phrase(env_name, env),
         steps=steps,
         rollback_steps=pipeline.rollback_steps(config, env_name, release, current),
         warnings=_warnings(loaded, env_name, steps, current),
