@@ -4,11 +4,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from freigabe.core.names import ABORT_PHRASE, CONFIG_NAME
 from freigabe.core.redact import REDACTOR
@@ -31,6 +29,8 @@ class _Lazy:
 
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from freigabe import terminal, terminal_actions
     from freigabe.config import LoadedConfig
     from freigabe.core.plan import Plan
@@ -46,10 +46,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # Click's plain help: Typer's Rich panels cost ~60 ms of imports per --help
 )
-ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The hash-chained deployment ledger.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(ledger_app, name="ledger")
-ci_app = typer.Typer(help="GitHub Actions workflows in which freigabe is the deploy step.", no_args_is_help=True)
+ci_app = typer.Typer(
+    help="GitHub Actions workflows in which freigabe is the deploy step.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(ci_app, name="ci")
 
 
@@ -75,15 +78,42 @@ def _main(
 _PIPED_WIDTH = None if sys.stdout.isatty() else 240
 
 
-class RedactingConsole(Console):
+def _redacting_console(**options: Any) -> "Console":
     """Everything the terminal shows passes the process's one redactor, whatever printed it."""
+    from rich.console import Console
 
-    def _render_buffer(self, buffer: Any) -> str:
-        return REDACTOR.text(super()._render_buffer(buffer))
+    class RedactingConsole(Console):
+        def _render_buffer(self, buffer: Any) -> str:
+            return REDACTOR.text(super()._render_buffer(buffer))
+
+    return RedactingConsole(**options)
 
 
-out = RedactingConsole(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
-err = RedactingConsole(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
+class _OnFirstUse:
+    """The console, made when something is first printed: `--help` and a usage error never
+    load the renderer (Rich's console is a third of the help's import time)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            self._console = _redacting_console(**self._options)
+        return getattr(self._console, name)
+
+
+def escape(text: str) -> str:
+    """Rich markup in `text` shown as written."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+out = cast("Console", _OnFirstUse(highlight=False, soft_wrap=True, width=_PIPED_WIDTH))
+err = cast(
+    "Console", _OnFirstUse(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 240)
+)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help=f"Path to {CONFIG_NAME} (default: search upwards).")
@@ -118,6 +148,7 @@ def _load(config: Path | None) -> "LoadedConfig":
 
 
 def _citizen() -> "Citizen":
+
     from freigabe.usecases.ci_citizen import Citizen
 
     return Citizen()
