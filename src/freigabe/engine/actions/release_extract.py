@@ -50,7 +50,7 @@ def run(ctx: RunContext, step: Step, args: ReleaseExtract) -> Outcome:
         return Outcome(True, f"{plural(len(scan.files), 'file')} in a temporary copy", {"files": len(scan.files)})
     t.mkdir(ctx.layout.manifests)
     manifest = {"release": args.release, "files": scan.manifest()}
-    t.write(args.manifest, json.dumps(manifest, indent=0).encode())
+    t.write(args.manifest, json.dumps(manifest, separators=(",", ":")).encode())  # C encoder: 3x faster than indent
     shared = tuple(args.shared)
     lines = [
         f"{e.sha256}  ./{e.path}\n"
