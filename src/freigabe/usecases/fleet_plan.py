@@ -9,7 +9,7 @@ the fleet's release. The plan shows every host: its live release, roles, and wha
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from freigabe.adapters.bundle import BundleInfo
 from freigabe.config import LoadedConfig
@@ -79,6 +79,42 @@ def _describe(h: Host, current: str | None, release: str, batch: int, batches: i
     return ", ".join(parts)
 
 
+def _fleet_plan(
+    loaded: LoadedConfig,
+    env_name: str,
+    fleet: FleetState,
+    hosts: list[HostPlan],
+    policy: FleetPolicy,
+    *,
+    kind: Literal["deploy", "rollback", "recover", "preflight"],
+    release: str,
+    bundle: BundleRef | None,
+    sha256: str | None,
+    phrase: str,
+    warnings: list[str] | None = None,
+    created_at: str = "",
+) -> Plan:
+    """The plan around a fleet's host plans: the steps are each host's, the fleet's release is
+    what the plan saw live (and what makes it stale)."""
+    return Plan(
+        kind=kind,
+        environment=env_name,
+        target=f"fleet of {len(fleet.hosts)} hosts",
+        deploy_path=loaded.config.environment(env_name).deploy_path,
+        release=release,
+        previous_release=fleet.release,
+        bundle=bundle,
+        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=sha256, current_release=fleet.release),
+        approval_phrase=phrase,
+        steps=[],
+        rollback_steps=[],
+        warnings=warnings or [],
+        created_at=created_at,
+        hosts=hosts,
+        fleet=policy,
+    )
+
+
 def deploy_plan(
     loaded: LoadedConfig,
     env_name: str,
@@ -135,22 +171,19 @@ def deploy_plan(
         warnings.append(
             f"catch-up: {', '.join(h.name for h in hosts)} get the fleet's release {release}; no migrations"
         )
-    return Plan(
+    return _fleet_plan(
+        loaded,
+        env_name,
+        everyone,
+        plans,
+        policy,
         kind="deploy",
-        environment=env_name,
-        target=f"fleet of {len(everyone.hosts)} hosts",
-        deploy_path=env.deploy_path,
         release=release,
-        previous_release=previous,
         bundle=bundle,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=info.sha256, current_release=previous),
-        approval_phrase=approval_phrase(env_name, env),
-        steps=[],
-        rollback_steps=[],
+        sha256=info.sha256,
+        phrase=approval_phrase(env_name, env),
         warnings=warnings,
         created_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        hosts=plans,
-        fleet=policy,
     )
 
 
@@ -229,23 +262,19 @@ def switch_plan(
                 rollback_steps=pipeline.rollback_steps(cfg, env_name, None, state.current, web=host.web),
             )
         )
-    previous = everyone.release
-    return Plan(
+    return _fleet_plan(
+        loaded,
+        env_name,
+        everyone,
+        plans,
+        policy,
         kind="rollback",
-        environment=env_name,
-        target=f"fleet of {len(everyone.hosts)} hosts",
-        deploy_path=env.deploy_path,
         release=to,
-        previous_release=previous,
         bundle=None,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=previous),
-        approval_phrase=rollback_phrase(env_name, env, config.policy),
-        steps=[],
-        rollback_steps=[],
+        sha256=None,
+        phrase=rollback_phrase(env_name, env, config.policy),
         warnings=[f"{n} is not reachable and stays as it is ({why})" for n, why in unreachable.items()],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        hosts=plans,
-        fleet=policy,
     )
 
 
@@ -329,23 +358,19 @@ def recover_plan(loaded: LoadedConfig, env_name: str, wanted: list[str] | None) 
                 release=ends,
             )
         )
-    previous = everyone.release
-    return Plan(
+    return _fleet_plan(
+        loaded,
+        env_name,
+        everyone,
+        plans,
+        _policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
         kind="recover",
-        environment=env_name,
-        target=f"fleet of {len(everyone.hosts)} hosts",
-        deploy_path=env.deploy_path,
         release=fleet_release or plans[0].current_release or "",
-        previous_release=previous,
         bundle=None,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=None, current_release=previous),
-        approval_phrase=rollback_phrase(env_name, env, loaded.config.policy),
-        steps=[],
-        rollback_steps=[],
+        sha256=None,
+        phrase=rollback_phrase(env_name, env, loaded.config.policy),
         warnings=[f"{n} is not reachable and stays as it is ({why})" for n, why in unreachable.items()],
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        hosts=plans,
-        fleet=_policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
     )
 
 
@@ -379,18 +404,15 @@ def preflight_plan(loaded: LoadedConfig, env_name: str, bundle: BundleRef, name:
                 finally_steps=[pipeline.scratch_removal([folder, folder + ".partial"])],
             )
         )
-    return Plan(
+    return _fleet_plan(
+        loaded,
+        env_name,
+        fleet,
+        plans,
+        _policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
         kind="preflight",
-        environment=env_name,
-        target=f"fleet of {len(fleet.hosts)} hosts",
-        deploy_path=env.deploy_path,
         release=name,
-        previous_release=fleet.release,
         bundle=bundle,
-        inputs=PlanInputs(config_digest=loaded.digest, bundle_sha256=sha256, current_release=fleet.release),
-        approval_phrase="",
-        steps=[],
-        rollback_steps=[],
-        hosts=plans,
-        fleet=_policy(loaded, env_name, [h.host for h in live], {"strategy": "all-at-once"}),
+        sha256=sha256,
+        phrase="",
     )
