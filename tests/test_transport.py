@@ -21,7 +21,7 @@ from freigabe.adapters.transport.ssh import SshTransport
 from freigabe.config.models import SshConfig
 from freigabe.errors import NoRelease, StepFailed, TargetError, UsageError
 
-from .support.sshd import Sshd
+from .support.sshd import Sshd, start_sshd
 
 
 @pytest.fixture(params=["local", "ssh"])
@@ -363,6 +363,26 @@ def test_ssh_login_refused_and_unreachable(sshd: Sshd, tmp_path: Path) -> None:
 
     with pytest.raises(TargetError, match="cannot reach"):
         _ssh(sshd, target=f"ssh://root@127.0.0.1:{free_port()}")
+
+
+def test_ssh_prefers_aes_gcm_and_still_agrees_with_a_server_without_it(sshd: Sshd, tmp_path: Path) -> None:
+    transport = _ssh(sshd)
+    try:
+        assert transport._conn is not None
+        assert transport._conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        transport.close()
+    only_chacha = start_sshd(tmp_path / "sshd", extra="Ciphers chacha20-poly1305@openssh.com\n")
+    try:
+        transport = _ssh(only_chacha)
+        try:
+            assert transport._conn is not None
+            assert transport._conn.get_extra_info("send_cipher") == "chacha20-poly1305@openssh.com"
+            assert transport.read_optional(str(tmp_path / "none")) is None
+        finally:
+            transport.close()
+    finally:
+        only_chacha.stop()
 
 
 def test_ssh_through_a_jump_host(sshd: Sshd, tmp_path: Path) -> None:

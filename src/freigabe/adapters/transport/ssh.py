@@ -38,6 +38,10 @@ T = TypeVar("T")
 
 OP_TIMEOUT = 120.0  # seconds for one file operation to be answered
 UPLOAD_CHUNK = 256 * 1024
+# AES-GCM first, then asyncssh's own list (so a server without it still agrees on a cipher):
+# asyncssh's chacha20-poly1305 builds a cipher per packet, 0.25-0.29 s of the client's CPU per
+# 51 MiB uploaded against 0.13-0.16 s for AES-GCM, which runs on the CPU's AES instructions.
+CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class SshTransport:
             "known_hosts": str(known) if known.is_file() else (),
             "connect_timeout": self.config.connect_timeout,
             "keepalive_interval": self.config.keepalive,
+            "encryption_algs": CIPHERS,
         }
         if address.user:
             options["username"] = address.user
