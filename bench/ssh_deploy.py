@@ -1,15 +1,18 @@
 """Benchmark: a freigabe deploy over SSH (real sshd on loopback) against its floor, at added latency.
 
 Floor: `ssh host 'mkdir -p DIR && tar -xzf - -C DIR' < bundle`, the least a script can do, through
-the same delaying proxy. freigabe additionally checks every member and hashes each file locally
-(once, at plan time), streams the bundle once (hashed, kept and unpacked out of view on the
-target), compares the target's digest and member list, writes the manifest, links shared files,
-switches atomically, records the signed ledger and probes the new release over HTTP (also through
-a delaying proxy). A second deploy whose health check fails is rolled back.
+the same delaying proxy. Proving floor: the same `ssh` running the deploy's own receiving script
+(`adapters/transport/receive.py`: the bytes hashed by the target, kept and unpacked out of view,
+the member names listed), the least a deploy can do that checks on the target what it received.
+freigabe additionally checks every member and hashes each file locally (once, at plan time),
+compares the target's digest and member list, writes the manifest, links shared files, switches
+atomically, records the signed ledger and probes the new release over HTTP (also through a
+delaying proxy). A second deploy whose health check fails is rolled back.
 
-Reported per round-trip time: medians and the ratio deploy / floor, round trips per deploy as the
-proxy counted them (an answer waited for after sending), switch → verified healthy and failed
-health → previous release restored and verified (both from the ledger's timestamps).
+Reported per round-trip time: medians and the ratios deploy / floor and deploy / proving floor,
+round trips per deploy as the proxy counted them (an answer waited for after sending), switch →
+verified healthy and failed health → previous release restored and verified (both from the
+ledger's timestamps).
 
     python bench/ssh_deploy.py [--files 20000] [--mb 100] [--rounds 3] [--rtt 0,50] [--dir /dev/shm]
 """
@@ -38,16 +41,23 @@ from tests.support.sshd import Sshd, start_sshd
 from bench.deploy_local import make_tree
 from freigabe.adapters.bundle import BundleInfo, create_bundle
 from freigabe.adapters.demo_webserver import ReleaseServer
+from freigabe.adapters.transport import receive, remote_sh
 from freigabe.config import load_config
 from freigabe.errors import RolledBack
 from freigabe.usecases.apply import apply_plan, prepare_bundle
 from freigabe.usecases.planning import make_deploy_plan
 
 
-def floor(sshd: Sshd, port: int, known_hosts: Path, bundle: Path, target: Path) -> float:
+def floor(sshd: Sshd, port: int, known_hosts: Path, bundle: Path, target: Path, proving: bool = False) -> float:
+    """`ssh` with the bundle as stdin: unpacked by tar, or (`proving`) by the deploy's receiving script."""
+    command = (
+        remote_sh.script_line(receive.SCRIPT, str(target / "bundle.tar.gz"), str(target / ".release.part"))
+        if proving
+        else f"mkdir -p {target} && tar -xzf - -C {target}"
+    )
     started = time.perf_counter()
     with open(bundle, "rb") as fh:
-        subprocess.run(
+        done = subprocess.run(
             [
                 "ssh",
                 "-i",
@@ -59,12 +69,19 @@ def floor(sshd: Sshd, port: int, known_hosts: Path, bundle: Path, target: Path) 
                 "-p",
                 str(port),
                 "root@127.0.0.1",
-                f"mkdir -p {target} && tar -xzf - -C {target}",
+                command,
             ],
             stdin=fh,
             check=True,
+            stdout=subprocess.PIPE if proving else None,
         )
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    if proving:
+        said = done.stdout.decode("utf-8", "replace").split(remote_sh.MARKER, 1)[-1]
+        got = receive.Received.parse(said, done.returncode)
+        if got.problem or not got.sha256:
+            raise SystemExit(f"the proving floor's receiving script failed: {got.problem or said[-300:]}")
+    return took
 
 
 def config_text(target: str, key_file: Path, known_hosts: Path, deploy_path: Path, url: str) -> str:
@@ -102,6 +119,7 @@ def _ts(entry: dict[str, Any]) -> float:
 class Row:
     rtt: float
     floors: list[float] = field(default_factory=list)
+    proving: list[float] = field(default_factory=list)
     deploys: list[float] = field(default_factory=list)
     turns: list[int] = field(default_factory=list)
     ssh_turns: list[int] = field(default_factory=list)
@@ -126,6 +144,9 @@ def measure(work: Path, sshd: Sshd, good: BundleInfo, bad: BundleInfo, rtt: floa
         for round_ in range(rounds):
             row.floors.append(floor(sshd, ssh_proxy.port, known, good.path, work / f"floor-{rtt:g}-{round_}"))
             shutil.rmtree(work / f"floor-{rtt:g}-{round_}")
+            proving_dir = work / f"proving-{rtt:g}-{round_}"
+            row.proving.append(floor(sshd, ssh_proxy.port, known, good.path, proving_dir, proving=True))
+            shutil.rmtree(proving_dir)
             deploy_path = work / f"target-{rtt:g}-{round_}"
             server = ReleaseServer(deploy_path).start()
             http_proxy = LatencyProxy(server.server_address[1], rtt).start()
@@ -205,17 +226,17 @@ def main() -> int:
         print(f"bundle: {good.files} files, {good.size / 2**20:.1f} MiB compressed; sshd on 127.0.0.1")
         rows = [measure(work, sshd, good, bad, float(r), args.rounds) for r in args.rtt.split(",")]
         print(
-            "| RTT | floor (ssh + tar) | freigabe deploy | ratio | round trips | switch → verified healthy "
-            "| failed health → restored, verified |"
+            "| RTT | floor (ssh + tar) | proving floor (ssh + receive script) | freigabe deploy | ratio to floor "
+            "| ratio to proving floor | round trips | switch → verified healthy | failed health → restored, verified |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for row in rows:
-            f, d = statistics.median(row.floors), statistics.median(row.deploys)
+            f, p, d = statistics.median(row.floors), statistics.median(row.proving), statistics.median(row.deploys)
             turns = (  # counted only where waits show
                 f"{statistics.median(row.turns):.0f} ({statistics.median(row.ssh_turns):.0f} SSH)" if row.rtt else "—"
             )
             print(
-                f"| {row.rtt:g} ms | {f:.2f} s | {d:.2f} s | {d / f:.2f}× | {turns} "
+                f"| {row.rtt:g} ms | {f:.2f} s | {p:.2f} s | {d:.2f} s | {d / f:.2f}× | {d / p:.2f}× | {turns} "
                 f"| {statistics.median(row.to_healthy) * 1000:.0f} ms "
                 f"| {statistics.median(row.to_restored) * 1000:.0f} ms |"
             )
