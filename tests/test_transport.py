@@ -226,6 +226,23 @@ def test_answers_longer_than_the_channels_window_arrive_whole(t: Transport, tmp_
     assert t.exists(str(tmp_path / "big"))  # and the next answer is still read right
 
 
+def test_large_writes_arrive_whole_or_not_at_all(t: Transport, tmp_path: Path) -> None:
+    """Over SSH a write from 64 KiB travels compressed; what arrives is what was written."""
+    lines = b"".join(hashlib.sha256(str(i).encode()).hexdigest().encode() + b"  ./f%d\n" % i for i in range(20000))
+    noise = os.urandom(300_000)  # does not compress
+    t.write(str(tmp_path / "sums"), lines)
+    t.write(str(tmp_path / "noise"), noise)
+    t.write(str(tmp_path / "small"), b"small")
+    assert t.read(str(tmp_path / "sums")) == lines
+    assert t.read(str(tmp_path / "noise")) == noise
+    assert t.read(str(tmp_path / "small")) == b"small"
+    (tmp_path / "file").write_text("a file, not a folder")
+    with pytest.raises(TargetError, match=r"writing .*file/inside"):
+        t.write(str(tmp_path / "file" / "inside"), lines)
+        t.settle()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "noise", "small", "sums"], "no temporary left"
+
+
 def test_errors_are_sentences(t: Transport, tmp_path: Path) -> None:
     with pytest.raises(TargetError, match=r"reading .* failed on"):
         t.read(str(tmp_path / "nope"))

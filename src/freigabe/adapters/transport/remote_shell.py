@@ -15,7 +15,8 @@ Requests run in the order they were written, so a request may be *posted* withou
 (ledger appends, the heartbeat): the next awaited reply tells whether it was done, and once
 one fails every later one is skipped until the client has seen the failure (`fg_reset`).
 Every command the functions run reads /dev/null, never the request stream. The target needs
-only a POSIX sh and coreutils (stat, mv -T, ln, base64, sha256sum, truncate, rm, mkdir).
+only a POSIX sh, coreutils (stat, mv -T, ln, base64, sha256sum, truncate, rm, mkdir) and
+gzip (which GNU tar needs for the bundle anyway).
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ fg_mkdir() { s=$(mkdir -p -- "$1" 2>&1) && fg_ok || fg_err "$s"; }
 fg_write() {
   t="$1.tmp-$$"
   if s=$(base64 -d > "$t" 2>&1) && s=$(mv -fT -- "$t" "$1" 2>&1); then fg_ok; else rm -f -- "$t"; fg_err "$s"; fi
+}
+fg_writez() {
+  t="$1.tmp-$$"
+  if s=$( (base64 -d | gzip -dc > "$t") 2>&1) && s=$(mv -fT -- "$t" "$1" 2>&1); then fg_ok
+  else rm -f -- "$t"; fg_err "${s:-unpacking the data for $1 failed}"; fi
 }
 fg_append() {
   if [ -e "$1" ]; then b=$(stat -c %s -- "$1") || { cat >/dev/null; fg_err "cannot stat $1"; return 1; }; else b=0; fi

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import os
 import posixpath
 import secrets
@@ -42,6 +43,9 @@ UPLOAD_CHUNK = 256 * 1024
 # asyncssh's chacha20-poly1305 builds a cipher per packet, 0.25-0.29 s of the client's CPU per
 # 51 MiB uploaded against 0.13-0.16 s for AES-GCM, which runs on the CPU's AES instructions.
 CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+# writes from this size travel gzip-compressed (level 1): a 20k-file release's manifest and
+# checksum list, 4.4 MB, become 2.0 MB (plus base64), about two channel windows fewer to wait for
+COMPRESS_FROM = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -460,7 +464,10 @@ class SshTransport:
         return int(size), base64.b64decode(data)
 
     def write(self, path: str, data: bytes) -> None:
-        self._post("writing", path, Request("write", (path,), data))
+        if len(data) >= COMPRESS_FROM:
+            self._post("writing", path, Request("writez", (path,), gzip.compress(data, 1, mtime=0)))
+        else:
+            self._post("writing", path, Request("write", (path,), data))
 
     def size(self, path: str) -> int | None:
         payload = self._op("checking", path, Request("size", (path,))).payload
