@@ -1,6 +1,6 @@
 """A target over SSH (asyncssh): the same primitives as the local transport.
 
-The target needs only a POSIX shell, coreutils, tar and sha256sum. File operations go to one
+The target needs only a POSIX shell, coreutils, GNU tar and gzip. File operations go to one
 long-lived remote `sh` (remote_shell.py), one round trip each; the bundle is streamed through
 one command to a temporary name, then renamed; commands run in their own channel with their
 output streamed line by line (remote_sh.py). One connection per transport, reused for the
