@@ -80,7 +80,7 @@ def _escaped(name: str) -> str:
     """A member name as GNU tar prints it with LC_ALL=C (backslash doubled, bytes beyond ASCII in
     octal; names with control characters never get here: the bundle scan refuses them)."""
     if name.isascii() and name.isprintable() and "\\" not in name:
-        return name  # most names: printed as they are (20k names: 5 ms instead of 0.2 s byte by byte)
+        return name  # most names: printed as they are (the digest of 20k names: 7 ms, not 0.2 s)
     out = []
     for byte in name.encode("utf-8", "surrogateescape"):
         if byte == 0x5C:
