@@ -82,14 +82,11 @@ fg_list() {
   done | fg_b64)"
 }
 fg_mkdir() { s=$(mkdir -p -- "$1" 2>&1) && fg_ok || fg_err "$s"; }
+fg_unpack() { if [ "$1" = gz ]; then base64 -d | gzip -dc; else base64 -d; fi; }
 fg_write() {
   t="$1.tmp-$$"
-  if s=$(base64 -d > "$t" 2>&1) && s=$(mv -fT -- "$t" "$1" 2>&1); then fg_ok; else rm -f -- "$t"; fg_err "$s"; fi
-}
-fg_writez() {
-  t="$1.tmp-$$"
-  if s=$( (base64 -d | gzip -dc > "$t") 2>&1) && s=$(mv -fT -- "$t" "$1" 2>&1); then fg_ok
-  else rm -f -- "$t"; fg_err "${s:-unpacking the data for $1 failed}"; fi
+  if s=$( (fg_unpack "$2" > "$t") 2>&1) && s=$(mv -fT -- "$t" "$1" 2>&1); then fg_ok
+  else rm -f -- "$t"; fg_err "${s:-writing $1 failed}"; fi
 }
 fg_append() {
   if [ -e "$1" ]; then b=$(stat -c %s -- "$1") || { cat >/dev/null; fg_err "cannot stat $1"; return 1; }; else b=0; fi

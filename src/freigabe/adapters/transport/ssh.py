@@ -465,7 +465,7 @@ class SshTransport:
 
     def write(self, path: str, data: bytes) -> None:
         if len(data) >= COMPRESS_FROM:
-            self._post("writing", path, Request("writez", (path,), gzip.compress(data, 1, mtime=0)))
+            self._post("writing", path, Request("write", (path, "gz"), gzip.compress(data, 1, mtime=0)))
         else:
             self._post("writing", path, Request("write", (path,), data))
 
